@@ -44,7 +44,7 @@ type Packet struct {
 
 // Layout of the structures in a TPACKET_V3 block (linux/if_packet.h).
 const (
-	blockHdrOff       = 8  // struct tpacket_block_desc: version, offset_to_priv, then hdr
+	blockHdrOff       = 8 // struct tpacket_block_desc: version, offset_to_priv, then hdr
 	blockStatusOff    = blockHdrOff + 0
 	blockNumPktsOff   = blockHdrOff + 4
 	blockFirstPktOff  = blockHdrOff + 8

@@ -143,13 +143,11 @@ func (s *Socket) blockStatus(b []byte) *uint32 {
 
 // ReadBlock waits for the next block of frames, calls fn for each frame in
 // it, and hands the block back to the kernel. fn must not retain p or p.Data
-// after it returns. It returns the number of frames read, and ErrClosed after
-// Wake or Close. ReadBlock must not be called concurrently with itself.
+// after it returns. It returns the number of frames read. After Wake it still
+// returns the blocks the kernel has already handed over, then ErrClosed.
+// ReadBlock must not be called concurrently with itself.
 func (s *Socket) ReadBlock(fn func(p *Packet)) (int, error) {
 	for {
-		if s.closing.Load() {
-			return 0, ErrClosed
-		}
 		b := s.ring[s.cur*s.bsize : (s.cur+1)*s.bsize]
 		st := s.blockStatus(b)
 		if atomic.LoadUint32(st)&StatusUser != 0 {
@@ -161,6 +159,9 @@ func (s *Socket) ReadBlock(fn func(p *Packet)) (int, error) {
 			}
 			return n, nil
 		}
+		if s.closing.Load() {
+			return 0, ErrClosed
+		}
 		fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(s.wake), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return 0, opErr("poll", err)
@@ -171,8 +172,9 @@ func (s *Socket) ReadBlock(fn func(p *Packet)) (int, error) {
 	}
 }
 
-// Wake makes a blocked ReadBlock, and every later one, return ErrClosed. It
-// is safe to call from any goroutine, more than once.
+// Wake makes a blocked ReadBlock return, and ReadBlock return ErrClosed once
+// no handed-over block is left. It is safe to call from any goroutine, more
+// than once.
 func (s *Socket) Wake() {
 	if s.closing.Swap(true) {
 		return

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/plugins/host"
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/tracer"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/topology"
+)
+
+func captureFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "capture on `DEVICE` only (repeatable); default: every device"},
+		&cli.BoolFlag{Name: "promisc", Aliases: []string{"p"}, Usage: "put the -i devices in promiscuous mode"},
+		&cli.IntFlag{Name: "snaplen", Aliases: []string{"s"}, Usage: "keep at most `BYTES` of each frame (0: 262144)"},
+		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` sightings"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after `TIME` (e.g. 30s, 5m)"},
+		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng"},
+		&cli.StringFlag{Name: "netns", Usage: "capture in namespace `NS`: a name in /run/netns or a path such as /proc/PID/ns/net"},
+		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
+		&cli.StringFlag{Name: "ready-file", Usage: "create `PATH` once every socket is open (for scripts)"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print what would be opened and exit"},
+	}
+}
+
+// options turns flags into tracer options.
+func options(c *cli.Context) (tracer.Options, error) {
+	o := tracer.Options{
+		Interfaces:  c.StringSlice("interface"),
+		Promiscuous: c.Bool("promisc"),
+		SnapLen:     c.Int("snaplen"),
+		Count:       c.Int("count"),
+		Duration:    c.Duration("duration"),
+		BufferSize:  c.Int("buffer-size") << 20,
+	}
+	if ns := c.String("netns"); ns != "" {
+		o.NetNS = netns.PathOf(ns)
+		if _, err := os.Stat(o.NetNS); err != nil {
+			return o, usagef("no namespace %q: %v (named namespaces are in %s)", ns, err, netns.RunDir)
+		}
+	}
+	if c.Args().Len() > 0 {
+		return o, usagef("unexpected arguments %q: filter expressions are not supported yet; capture everything and filter in Wireshark", strings.Join(c.Args().Slice(), " "))
+	}
+	if o.SnapLen < 0 || o.Count < 0 || o.Duration < 0 || o.BufferSize < 0 {
+		return o, usagef("--snaplen, --count, --duration and --buffer-size must not be negative")
+	}
+	return o, nil
+}
+
+func captureAction(c *cli.Context) error {
+	opts, err := options(c)
+	if err != nil {
+		return err
+	}
+	outs, err := parseOutputs(c.StringSlice("output"))
+	if err != nil {
+		return err
+	}
+	topo, err := topology.Open(opts.NetNS)
+	if err != nil {
+		return err
+	}
+	devs, err := topo.Devices()
+	topo.Close()
+	if err != nil {
+		return err
+	}
+	plan, err := tracer.NewPlan(opts, devs)
+	if err != nil {
+		return err
+	}
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	if c.Bool("dry-run") {
+		fmt.Fprint(stdout, plan)
+		for _, o := range outs {
+			fmt.Fprintf(stdout, "output: plugin %s %v\n", o.Name, o.Options)
+		}
+		return nil
+	}
+
+	sess, err := tracer.Open(plan)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	ui := &terminal{stdout: bufio.NewWriter(stdout), stderr: stderr}
+	run := runInfo(plan, start)
+	var plugins []*host.Plugin
+	closePlugins := func() []host.Result {
+		res := make([]host.Result, len(plugins))
+		for i, p := range plugins {
+			res[i] = p.Close(context.Background())
+		}
+		return res
+	}
+	for _, o := range outs {
+		p, err := host.Start(c.Context, o, run, ui)
+		if err != nil {
+			closePlugins()
+			sess.Run(canceled(), tracer.SinkFunc(func(*tracer.Batch) error { return nil }))
+			return err
+		}
+		plugins = append(plugins, p)
+	}
+	if rf := c.String("ready-file"); rf != "" {
+		if err := os.WriteFile(rf, []byte(fmt.Sprintln(os.Getpid())), 0o644); err != nil {
+			closePlugins()
+			sess.Run(canceled(), tracer.SinkFunc(func(*tracer.Batch) error { return nil }))
+			return fmt.Errorf("ready file: %w", err)
+		}
+	}
+
+	ownNS, _ := netns.Current()
+	sink := &fanout{plugins: plugins, ui: ui, ownNS: ownNS}
+	if len(plugins) == 0 {
+		sink.view = newView(ui.stdout)
+	}
+	stats, runErr := sess.Run(c.Context, sink)
+	end := time.Now()
+	final := &pb.Batch{Seq: sink.seq + 1, Stats: statsToPB(stats, plan, start, end)}
+	for _, p := range plugins {
+		p.Send(final)
+	}
+	results := closePlugins()
+	ui.flush()
+	summary(stderr, stats, outs, results, end.Sub(start), sink)
+	if runErr != nil {
+		return runErr
+	}
+	if err := sess.WatchError(); err != nil {
+		fmt.Fprintf(stderr, "ifacetrace: warning: %v (devices were still described when first seen)\n", err)
+	}
+	for i, r := range results {
+		if r.Err != nil {
+			return pluginError{fmt.Errorf("plugin %s failed: %w", outs[i].Name, r.Err)}
+		}
+	}
+	return nil
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {
+	host, _ := os.Hostname()
+	osName := runtime.GOOS
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		osName = "Linux " + strings.TrimSpace(string(b))
+	}
+	return &pb.RunInfo{
+		IfacetraceVersion: version,
+		Hostname:          host,
+		Os:                osName,
+		Hardware:          runtime.GOARCH,
+		StartUnixNano:     start.UnixNano(),
+		Snaplen:           uint32(plan.SnapLen),
+		CommandLine:       os.Args,
+		RecordLayout:      record.Layout,
+	}
+}
+
+// parseOutputs maps -o FILE to plugin specs by the file's extension.
+func parseOutputs(files []string) ([]host.Spec, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable to start built-in plugins: %w", err)
+	}
+	var specs []host.Spec
+	for _, f := range files {
+		var name string
+		switch strings.ToLower(filepath.Ext(f)) {
+		case ".pcapng":
+			name = "pcapng"
+		default:
+			return nil, usagef("-o %s: no output format for this file name; use a name ending in .pcapng", f)
+		}
+		specs = append(specs, host.Spec{
+			Name:    name,
+			Cmd:     []string{self, pluginServeName, name},
+			Options: map[string]string{"path": f},
+		})
+	}
+	return specs, nil
+}
+
+// terminal serialises what the capture and the plugins print.
+type terminal struct {
+	mu     sync.Mutex
+	stdout *bufio.Writer
+	stderr io.Writer
+}
+
+func (t *terminal) Line(plugin, line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintln(t.stdout, line)
+}
+
+func (t *terminal) Warn(plugin, msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stdout.Flush()
+	fmt.Fprintf(t.stderr, "ifacetrace: plugin %s: %s\n", plugin, msg)
+}
+
+func (t *terminal) flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stdout.Flush()
+}
+
+// fanout hands each batch to the plugins, or to the terminal view.
+type fanout struct {
+	plugins []*host.Plugin
+	view    *view
+	ui      *terminal
+	ownNS   netns.ID
+	seq     uint64
+	names   []string // display name by interface id
+}
+
+func (f *fanout) Deliver(b *tracer.Batch) error {
+	f.seq++
+	out := &pb.Batch{Seq: f.seq, RecordCount: uint32(b.Count)}
+	for _, d := range b.Devices {
+		ifc := deviceToPB(d, f.ownNS)
+		out.Interfaces = append(out.Interfaces, ifc)
+		for int(d.ID) >= len(f.names) {
+			f.names = append(f.names, "")
+		}
+		f.names[d.ID] = ifc.Name
+	}
+	if f.view != nil {
+		f.ui.mu.Lock()
+		f.view.print(b.Records, f.names)
+		f.ui.stdout.Flush()
+		f.ui.mu.Unlock()
+	}
+	if len(f.plugins) == 0 {
+		return nil
+	}
+	// One copy of the records, shared read-only by every plugin's queue.
+	out.Records = append([]byte(nil), b.Records...)
+	for _, p := range f.plugins {
+		p.Send(out)
+	}
+	return nil
+}
+
+// summary prints per-device counts, drops and outputs on stderr.
+func summary(w io.Writer, st tracer.Stats, outs []host.Spec, results []host.Result, took time.Duration, f *fanout) {
+	fmt.Fprintf(w, "ifacetrace: %d sightings in %s", st.Sightings, took.Round(time.Millisecond))
+	if d := st.Drops(); d > 0 {
+		fmt.Fprintf(w, ", %d DROPPED by the kernel (ring full: raise -B or lower -s)", d)
+	} else {
+		fmt.Fprint(w, ", none dropped by the kernel")
+	}
+	fmt.Fprintln(w)
+	devs := append([]tracer.DeviceStats(nil), st.Devices...)
+	sort.SliceStable(devs, func(i, j int) bool { return devs[i].In+devs[i].Out > devs[j].In+devs[j].Out })
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  device\tin\tout\t")
+	for _, d := range devs {
+		if d.In+d.Out == 0 {
+			continue
+		}
+		name := d.Name
+		if int(d.ID) < len(f.names) && f.names[d.ID] != "" {
+			name = f.names[d.ID]
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t\n", name, d.In, d.Out)
+	}
+	tw.Flush()
+	for i, r := range results {
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(w, "ifacetrace: %s output FAILED: %v\n", outs[i].Name, r.Err)
+		case r.Finish != nil:
+			for _, file := range r.Finish.Files {
+				fmt.Fprintf(w, "ifacetrace: wrote %s (%d frames)\n", file, r.Finish.Counters["frames"])
+			}
+		}
+		if r.Dropped > 0 {
+			fmt.Fprintf(w, "ifacetrace: %s fell behind and lost %d batches\n", outs[i].Name, r.Dropped)
+		}
+		if r.Stalled > 100*time.Millisecond {
+			fmt.Fprintf(w, "ifacetrace: the capture waited %s for %s\n", r.Stalled.Round(time.Millisecond), outs[i].Name)
+		}
+	}
+}
+

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"time"
+
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/tracer"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/topology"
+)
+
+// displayName is IFNAME for devices of ifacetrace's own namespace, else
+// NETNS/IFNAME.
+func displayName(r topology.Ref, own netns.ID) string {
+	if r.NetNS == own {
+		r.NetNS, r.NetNSName = netns.ID{}, ""
+	}
+	return r.String()
+}
+
+func deviceToPB(d tracer.Device, own netns.ID) *pb.Interface {
+	ifc := &pb.Interface{
+		Id:          d.ID,
+		Name:        displayName(d.Ref(), own),
+		Ifname:      d.Name,
+		Ifindex:     d.Ifindex,
+		Netns:       d.NetNSName,
+		NetnsInode:  d.NetNS.Ino,
+		Kind:        d.Kind,
+		Hatype:      uint32(d.HAType),
+		Mtu:         uint32(d.MTU),
+		Up:          d.Up,
+		Carrier:     d.Carrier,
+		Description: d.Description(),
+	}
+	if len(d.MAC) > 0 {
+		ifc.Mac = d.MAC.String()
+	}
+	if d.Master != nil {
+		ifc.Master = displayName(*d.Master, own)
+	}
+	if d.Peer != nil {
+		ifc.Peer = displayName(*d.Peer, own)
+	}
+	for _, a := range d.Addrs {
+		ifc.Addresses = append(ifc.Addresses, a.String())
+	}
+	return ifc
+}
+
+func statsToPB(st tracer.Stats, plan *tracer.Plan, start, end time.Time) *pb.Stats {
+	out := &pb.Stats{StartUnixNano: start.UnixNano(), EndUnixNano: end.UnixNano(), Sightings: st.Sightings}
+	// A device's drops are known only when it had a socket of its own.
+	own := map[string]uint64{}
+	for _, s := range st.Sockets {
+		out.Sockets = append(out.Sockets, &pb.SocketStats{Device: s.Device, Packets: s.Packets, Drops: s.Drops})
+		if s.Device != "any" {
+			own[s.Device] = s.Drops
+		}
+	}
+	for _, d := range st.Devices {
+		is := &pb.InterfaceStats{Id: d.ID, ReceivedIn: d.In, ReceivedOut: d.Out}
+		if drops, ok := own[d.Name]; ok {
+			is.HasDropped, is.Dropped = true, drops
+		}
+		out.Interfaces = append(out.Interfaces, is)
+	}
+	return out
+}

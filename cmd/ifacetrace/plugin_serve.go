@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ifacetrace/ifacetrace/plugins/pcapng"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
+)
+
+// builtins are the plugins shipped inside the ifacetrace binary. The host
+// starts them by re-executing ifacetrace with the hidden command below, so
+// one installed binary is enough and they still run out of process.
+var builtins = map[string]func() sdk.Plugin{
+	"pcapng": func() sdk.Plugin { return pcapng.New() },
+}
+
+const pluginServeName = "__plugin"
+
+func pluginServeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      pluginServeName,
+		Hidden:    true,
+		ArgsUsage: "NAME",
+		Usage:     "serve a built-in plugin (started by ifacetrace itself)",
+		Action: func(c *cli.Context) error {
+			mk, ok := builtins[c.Args().First()]
+			if !ok {
+				return usagef("no built-in plugin %q", c.Args().First())
+			}
+			sdk.Serve(mk()) // does not return
+			return fmt.Errorf("plugin server returned")
+		},
+	}
+}

@@ -1,0 +1,40 @@
+// Package pcap writes what ifacetrace captures as pcapng files that
+// Wireshark, tshark and tcpdump read as they are, and maps Linux hardware
+// types to pcap link types.
+//
+// It owns the Linux AF_PACKET semantics of the file, not its encoding:
+// gopacket/pcapgo encodes the blocks (section header, interface
+// description, enhanced packet, interface statistics), and this package
+// decides what goes into them:
+//
+//   - one interface per capture device, with the link type its frames
+//     really have: LinkTypeForHAType maps the device's ARPHRD_* type as
+//     libpcap does for SOCK_RAW sockets (Ethernet, raw IP for tun and
+//     wireguard, …); devices whose type has no link type get
+//     LINKTYPE_LINUX_SLL2 and an SLL2 header built from the sighting's
+//     metadata (AppendSLL2), because one file mixes devices and a cooked
+//     capture of everything would throw the real link-layer headers away;
+//   - the packet's direction and reception type (sll_pkttype) in
+//     epb_flags, the trace id as epb_packetid (Wireshark's
+//     frame.packet_id, the same on every copy of a packet), kernel drops
+//     as epb_dropcount, a comment, and per-interface counters at the end;
+//   - frames put back the way libpcap puts them back: the VLAN tag the
+//     kernel stripped reinserted (InsertVLAN), CAN IDs in network byte
+//     order, netlink messages behind a cooked header;
+//   - a section that exists even when nothing was captured: pcapgo writes
+//     the section header only with a first interface, so Writer creates
+//     its pcapgo writer at the first AddInterface and writes a lone section
+//     header itself at Close otherwise.
+//
+// The package is pure Go and needs no privilege: it only writes to an
+// io.Writer.
+//
+// Buffers: Writer.WritePacket does not retain Packet.Data or anything else
+// of the Packet after it returns; it copies frames it must rewrite into a
+// scratch buffer it reuses, so it allocates nothing per packet beyond what
+// pcapgo allocates for packet options (which it does for every block with
+// options: the option list, a padding buffer, boxed values, comments).
+// Append* functions and InsertVLAN
+// append to the caller's slice and keep nothing. A Writer is not safe for
+// concurrent use.
+package pcap

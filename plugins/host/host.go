@@ -1,0 +1,288 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+)
+
+// Spec says how to start one plugin.
+type Spec struct {
+	Name    string            // for messages: "pcapng", "myplugin"
+	Cmd     []string          // argv of the plugin process
+	Options map[string]string // passed to Configure
+	Queue   int               // batches queued before Send waits or drops; 0 means 64
+}
+
+// UI receives what plugins say.
+type UI interface {
+	Line(plugin, line string) // for stdout
+	Warn(plugin, msg string)  // for stderr
+}
+
+// Plugin is one running plugin process.
+type Plugin struct {
+	Spec
+	Info *pb.PluginInfo
+
+	ui      UI
+	client  *plugin.Client
+	rpc     pb.PluginClient
+	stream  pb.Plugin_ConsumeClient
+	queue   chan *pb.Batch
+	sent    chan struct{} // closed when the sender has stopped
+	reports chan struct{} // closed when the report reader has stopped
+	stderr  *tail
+
+	failed  atomic.Pointer[error]
+	dropped atomic.Uint64 // batches lost (non-lossless plugins)
+	stalled atomic.Int64  // ns Send waited on a full queue
+}
+
+// Start starts the plugin process, checks its contract, and configures it.
+func Start(ctx context.Context, spec Spec, run *pb.RunInfo, ui UI) (*Plugin, error) {
+	if len(spec.Cmd) == 0 {
+		return nil, fmt.Errorf("plugin %s: no command", spec.Name)
+	}
+	if spec.Queue <= 0 {
+		spec.Queue = 64
+	}
+	p := &Plugin{Spec: spec, ui: ui, stderr: &tail{name: spec.Name, ui: ui}}
+	cmd := exec.Command(spec.Cmd[0], spec.Cmd[1:]...)
+	// Killed with ifacetrace, however ifacetrace ends (see spawn).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: sdk.PluginSets(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
+		Stderr:           p.stderr,
+		StartTimeout:     15 * time.Second,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},
+	})
+	var rpcc plugin.ClientProtocol
+	var err error
+	spawn(func() { rpcc, err = p.client.Client() })
+	if err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("start plugin %s (%s): %w%s", spec.Name, spec.Cmd[0], err, p.stderr.context())
+	}
+	raw, err := rpcc.Dispense(sdk.PluginName)
+	if err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
+	}
+	p.rpc = raw.(pb.PluginClient)
+	if p.Info, err = p.rpc.Describe(ctx, &pb.DescribeRequest{}); err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("plugin %s: describe: %w%s", spec.Name, err, p.stderr.context())
+	}
+	resp, err := p.rpc.Configure(ctx, &pb.ConfigureRequest{Options: spec.Options, Run: run})
+	if err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("plugin %s: %s", spec.Name, grpcMessage(err))
+	}
+	for _, w := range resp.GetWarnings() {
+		ui.Warn(spec.Name, w)
+	}
+	// The stream lives until Close, independent of the caller's ctx: a
+	// stopping capture still delivers what it has.
+	if p.stream, err = p.rpc.Consume(context.Background()); err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
+	}
+	p.queue = make(chan *pb.Batch, spec.Queue)
+	p.sent = make(chan struct{})
+	p.reports = make(chan struct{})
+	go p.send()
+	go p.readReports()
+	return p, nil
+}
+
+// grpcMessage strips gRPC's "rpc error: code = … desc =" from a plugin's error.
+func grpcMessage(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "desc = "); i >= 0 {
+		return s[i+len("desc = "):]
+	}
+	return s
+}
+
+func (p *Plugin) fail(err error) {
+	if p.failed.CompareAndSwap(nil, &err) {
+		p.ui.Warn(p.Name, fmt.Sprintf("plugin failed, its output stops here: %v%s", err, p.stderr.context()))
+	}
+}
+
+// Err returns why the plugin failed, or nil.
+func (p *Plugin) Err() error {
+	if e := p.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (p *Plugin) send() {
+	defer close(p.sent)
+	for b := range p.queue {
+		if p.Err() != nil {
+			continue // drain so that Send never blocks on a dead plugin
+		}
+		if err := p.stream.Send(b); err != nil {
+			p.fail(fmt.Errorf("send batch: %w", err))
+		}
+	}
+}
+
+func (p *Plugin) readReports() {
+	defer close(p.reports)
+	for {
+		r, err := p.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			p.fail(fmt.Errorf("consume: %s", grpcMessage(err)))
+			return
+		}
+		for _, l := range r.Lines {
+			p.ui.Line(p.Name, l)
+		}
+		for _, w := range r.Warnings {
+			p.ui.Warn(p.Name, w)
+		}
+	}
+}
+
+// Send queues b for the plugin. b must not be changed afterwards. A lossless
+// plugin makes Send wait for room; another loses b when its queue is full.
+func (p *Plugin) Send(b *pb.Batch) {
+	if p.Err() != nil {
+		return
+	}
+	select {
+	case p.queue <- b:
+		return
+	default:
+	}
+	if !p.Info.GetLossless() {
+		p.dropped.Add(1)
+		return
+	}
+	start := time.Now()
+	p.queue <- b
+	p.stalled.Add(int64(time.Since(start)))
+}
+
+// Result is what a plugin reports at the end.
+type Result struct {
+	Finish  *pb.FinishResponse
+	Dropped uint64        // batches lost because the plugin fell behind
+	Stalled time.Duration // time the capture waited for the plugin
+	Err     error         // why the plugin failed, if it did
+}
+
+// Close ends the stream, lets the plugin flush (Finish) and stops the process.
+func (p *Plugin) Close(ctx context.Context) Result {
+	close(p.queue)
+	<-p.sent
+	if err := p.stream.CloseSend(); err != nil {
+		p.fail(err)
+	}
+	<-p.reports
+	res := Result{Dropped: p.dropped.Load(), Stalled: time.Duration(p.stalled.Load())}
+	if p.Err() == nil {
+		f, err := p.rpc.Finish(ctx, &pb.FinishRequest{})
+		if err != nil {
+			p.fail(fmt.Errorf("finish: %s", grpcMessage(err)))
+		}
+		res.Finish = f
+	}
+	p.client.Kill()
+	res.Err = p.Err()
+	return res
+}
+
+// tail forwards a plugin's stderr to the UI line by line, turning go-plugin's
+// JSON log lines into their message, and keeps the last lines for errors.
+type tail struct {
+	name string
+	ui   UI
+	mu   sync.Mutex
+	last []string
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var entry struct {
+			Message string `json:"@message"`
+			Level   string `json:"@level"`
+		}
+		if bytes.HasPrefix([]byte(line), []byte("{")) && json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
+			line = entry.Message
+		}
+		t.last = append(t.last, line)
+		if len(t.last) > 10 {
+			t.last = t.last[1:]
+		}
+		t.ui.Warn(t.name, line)
+	}
+	return len(b), nil
+}
+
+func (t *tail) context() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.last) == 0 {
+		return ""
+	}
+	return "; its last words: " + strings.Join(t.last, " | ")
+}
+
+var (
+	spawnOnce sync.Once
+	spawnc    = make(chan func())
+)
+
+// spawn runs f on one OS thread that lives as long as the program. A child's
+// parent-death signal fires when the thread that forked it ends, and Go ends
+// threads (e.g. after a failed namespace switch), so forking from an ordinary
+// goroutine could kill a plugin early.
+func spawn(f func()) {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread()
+			for f := range spawnc {
+				f()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	spawnc <- func() { defer close(done); f() }
+	<-done
+}

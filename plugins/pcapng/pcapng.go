@@ -1,0 +1,152 @@
+package pcapng
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/pcap"
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
+)
+
+// Version of the plugin.
+const Version = "0.1.0"
+
+// Plugin writes one pcapng file.
+type Plugin struct {
+	path   string
+	f      *os.File
+	bw     *bufio.Writer
+	w      *pcap.Writer
+	ids    map[uint32]int // interface id → pcapng interface index
+	snap   uint32
+	frames uint64
+	stats  *pb.Stats
+}
+
+// New returns an unconfigured plugin.
+func New() *Plugin { return &Plugin{ids: map[uint32]int{}} }
+
+// Describe implements sdk.Plugin.
+func (p *Plugin) Describe() *pb.PluginInfo {
+	return &pb.PluginInfo{
+		Name:        "pcapng",
+		Version:     Version,
+		Description: "writes a pcapng file for Wireshark: one interface per device, direction and drops per frame",
+		Wants:       &pb.Subscriptions{Packets: true, PacketBytes: true, Stats: true},
+		Options: []*pb.OptionSpec{
+			{Name: "path", Type: "path", Help: "file to write", Required: true},
+		},
+		Lossless: true,
+	}
+}
+
+// Configure implements sdk.Plugin: it creates the file.
+func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	p.path = req.GetOptions()["path"]
+	if p.path == "" {
+		return nil, errors.New("pcapng: option path is required (e.g. -o out.pcapng)")
+	}
+	if l := req.GetRun().GetRecordLayout(); l != record.Layout {
+		return nil, fmt.Errorf("pcapng: record layout %d is not supported (this plugin reads %d): use the plugin of the same ifacetrace version", l, record.Layout)
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write %s: %w", p.path, err)
+	}
+	p.f = f
+	p.bw = bufio.NewWriterSize(f, 1<<20)
+	run := req.GetRun()
+	p.snap = run.GetSnaplen()
+	p.w = pcap.NewWriter(p.bw, pcap.WriterOptions{
+		Application: "ifacetrace " + run.GetIfacetraceVersion(),
+		OS:          run.GetOs(),
+		Hardware:    run.GetHardware(),
+		Comment:     "captured by ifacetrace on " + run.GetHostname(),
+	})
+	return &pb.ConfigureResponse{}, nil
+}
+
+// Consume implements sdk.Plugin.
+func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error {
+	for _, ifc := range b.Interfaces {
+		idx, err := p.w.AddInterface(pcap.Interface{
+			Name:        ifc.Name,
+			Description: ifc.Description,
+			HAType:      uint16(ifc.Hatype),
+			IfIndex:     uint32(ifc.Ifindex),
+			SnapLen:     p.snap,
+		})
+		if err != nil {
+			return fmt.Errorf("pcapng: interface %s: %w", ifc.Name, err)
+		}
+		p.ids[ifc.Id] = idx
+	}
+	r := record.NewReader(b.Records)
+	var h record.Header
+	var pkt pcap.Packet
+	for {
+		data, ok, err := r.Next(&h)
+		if err != nil {
+			return fmt.Errorf("pcapng: batch %d: %w", b.Seq, err)
+		}
+		if !ok {
+			break
+		}
+		idx, known := p.ids[h.Iface]
+		if !known {
+			return fmt.Errorf("pcapng: batch %d: record for unannounced interface %d", b.Seq, h.Iface)
+		}
+		pkt = pcap.Packet{
+			Iface: idx, TimeNanos: h.TimeNanos, Data: data, OrigLen: h.OrigLen,
+			Dir: h.Dir, PktType: h.PktType, Proto: h.Proto,
+			VLANTCI: h.VLANTCI, VLANTPID: h.VLANTPID, VLANValid: h.Status&statusVLANValid != 0,
+			DropCount: uint64(h.Drops), HasDropCount: h.Drops > 0,
+			PacketID: h.TraceID, HasPacketID: h.TraceID != 0,
+		}
+		if err := p.w.WritePacket(&pkt); err != nil {
+			return fmt.Errorf("pcapng: write %s: %w", p.path, err)
+		}
+		p.frames++
+	}
+	if b.Stats != nil {
+		p.stats = b.Stats
+	}
+	return nil
+}
+
+// statusVLANValid is TP_STATUS_VLAN_VALID of the ring status bits.
+const statusVLANValid = 1 << 4
+
+// Finish implements sdk.Plugin: interface statistics, flush, fsync, close.
+func (p *Plugin) Finish(context.Context) (*pb.FinishResponse, error) {
+	if p.w == nil {
+		return &pb.FinishResponse{}, nil
+	}
+	var errs []error
+	if st := p.stats; st != nil {
+		start, end := time.Unix(0, st.StartUnixNano), time.Unix(0, st.EndUnixNano)
+		for _, is := range st.Interfaces {
+			idx, ok := p.ids[is.Id]
+			if !ok {
+				continue
+			}
+			errs = append(errs, p.w.WriteStats(idx, pcap.Stats{
+				Received: is.ReceivedIn + is.ReceivedOut, Dropped: is.Dropped, HasDropped: is.HasDropped,
+				Start: start, End: end,
+			}))
+		}
+	}
+	errs = append(errs, p.w.Close(), p.bw.Flush(), p.f.Sync(), p.f.Close())
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("pcapng: finish %s: %w", p.path, err)
+	}
+	abs, _ := filepath.Abs(p.path)
+	return &pb.FinishResponse{Files: []string{abs}, Counters: map[string]uint64{"frames": p.frames}}, nil
+}

@@ -1,0 +1,60 @@
+package tracer
+
+import "github.com/ifacetrace/ifacetrace/tracer/topology"
+
+// Device is a device as the run knows it: the interface id its records use
+// and what netlink said of it when it was first seen.
+type Device struct {
+	ID uint32
+	topology.Device
+}
+
+// Batch is what a Session delivers: devices new to the run, then frames.
+type Batch struct {
+	// Devices are announced before any record that uses their ID.
+	Devices []Device
+	// Records holds Count frames in the pcap/record layout. It is valid
+	// only until Deliver returns.
+	Records []byte
+	Count   int
+}
+
+// Sink receives a session's batches, in order, on one goroutine.
+type Sink interface {
+	Deliver(*Batch) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(*Batch) error
+
+// Deliver calls f.
+func (f SinkFunc) Deliver(b *Batch) error { return f(b) }
+
+// DeviceStats counts the sightings of one device.
+type DeviceStats struct {
+	Device
+	In, Out uint64
+}
+
+// SocketStats are one socket's kernel counters.
+type SocketStats struct {
+	Device  string // "any" or the device name
+	Packets uint64 // frames the kernel handed to the socket, dropped ones included
+	Drops   uint64 // frames the kernel dropped because the ring was full
+}
+
+// Stats summarise a session.
+type Stats struct {
+	Sightings uint64
+	Devices   []DeviceStats // by interface id
+	Sockets   []SocketStats
+}
+
+// Drops is the total of the sockets' kernel drops.
+func (s Stats) Drops() uint64 {
+	var n uint64
+	for _, so := range s.Sockets {
+		n += so.Drops
+	}
+	return n
+}
