@@ -308,4 +308,3 @@ func summary(w io.Writer, st tracer.Stats, outs []host.Spec, results []host.Resu
 		}
 	}
 }
-

@@ -19,8 +19,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
 
 // Spec says how to start one plugin.

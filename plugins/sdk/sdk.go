@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 )
 
 // ProtocolVersion is the go-plugin protocol version of ifacetrace.plugin.v1.
