@@ -16,7 +16,7 @@ import (
 // view prints one line per sighting, like tcpdump -i any, with the device
 // name and direction first:
 //
-//	10:02:03.123456789 veth-c     in  IP 10.200.1.2 > 10.200.2.2: ICMP echo request id 7 seq 1, length 64
+//	10:02:03.123456789 veth-c     in  IP 10.200.1.2 > 10.200.2.2: ICMP echo request, id 7, seq 1, length 64
 type view struct {
 	w io.Writer
 }
@@ -83,7 +83,14 @@ func describe(hatype uint16, data []byte, origLen uint32) string {
 		return b.String()
 	}
 	if icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok {
-		fmt.Fprintf(&b, "ICMP %s id %d seq %d, length %d", icmp.TypeCode, icmp.Id, icmp.Seq, len(icmp.Payload)+8)
+		switch icmp.TypeCode.Type() {
+		case layers.ICMPv4TypeEchoRequest:
+			fmt.Fprintf(&b, "ICMP echo request, id %d, seq %d, length %d", icmp.Id, icmp.Seq, len(icmp.Payload)+8)
+		case layers.ICMPv4TypeEchoReply:
+			fmt.Fprintf(&b, "ICMP echo reply, id %d, seq %d, length %d", icmp.Id, icmp.Seq, len(icmp.Payload)+8)
+		default:
+			fmt.Fprintf(&b, "ICMP %s, length %d", icmp.TypeCode, len(icmp.Payload)+8)
+		}
 		return b.String()
 	}
 	if icmp, ok := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6); ok {

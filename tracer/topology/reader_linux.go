@@ -48,7 +48,13 @@ func Open(path string) (*Reader, error) {
 		r.handle.Close()
 		return nil, err
 	}
-	if r.h, err = netlink.NewHandleAt(r.handle); err != nil {
+	// In the caller's own namespace no setns is needed (nor CAP_SYS_ADMIN).
+	if r.path == "" {
+		r.h, err = netlink.NewHandle()
+	} else {
+		r.h, err = netlink.NewHandleAt(r.handle)
+	}
+	if err != nil {
 		r.handle.Close()
 		return nil, fmt.Errorf("netlink in namespace %s: %w", path, err)
 	}
@@ -297,8 +303,12 @@ func (r *Reader) Watch(ctx context.Context, fn func(Change), onErr func(error)) 
 	done := make(chan struct{})
 	var werr error
 	var once sync.Once
+	var ns *vnetns.NsHandle
+	if r.path != "" {
+		ns = &r.handle
+	}
 	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
-		Namespace:     &r.handle,
+		Namespace:     ns,
 		ErrorCallback: func(err error) { once.Do(func() { werr = err }) },
 	})
 	if err != nil {
