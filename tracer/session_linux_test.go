@@ -1,0 +1,131 @@
+package tracer
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/tracer/lab"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/topology"
+)
+
+func sendUDP(t *testing.T, l *lab.Lab, role, dst string, n int) {
+	t.Helper()
+	err := netns.Do(l.Path(role), func() error {
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := 0; i < n; i++ {
+			if _, err := c.WriteTo([]byte("ifacetrace"), &net.UDPAddr{IP: net.ParseIP(dst), Port: 9}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSessionInOtherNamespace captures in a lab namespace (not the test's
+// own), and checks that every record's device was announced first, with its
+// name and veth peer across namespaces, and that -c is exact.
+func TestSessionInOtherNamespace(t *testing.T) {
+	l := lab.New(t)
+	l.AddNS("a")
+	l.AddNS("b")
+	l.Veth("a", "va", "b", "vb")
+	l.Addr("a", "va", "10.200.7.1/24")
+	l.Addr("b", "vb", "10.200.7.2/24")
+
+	r, err := topology.Open(l.Path("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := r.Devices()
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := NewPlan(Options{NetNS: l.Path("a"), Count: 7}, devs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[uint32]Device{}
+	var got []record.Header
+	done := make(chan struct{})
+	var st Stats
+	var runErr error
+	go func() {
+		defer close(done)
+		st, runErr = s.Run(context.Background(), SinkFunc(func(b *Batch) error {
+			for _, d := range b.Devices {
+				known[d.ID] = d
+			}
+			rd := record.NewReader(b.Records)
+			for {
+				var h record.Header
+				_, ok, err := rd.Next(&h)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return nil
+				}
+				if _, ok := known[h.Iface]; !ok {
+					t.Errorf("record for interface %d before its announcement", h.Iface)
+				}
+				got = append(got, h)
+			}
+		}))
+	}()
+	sendUDP(t, l, "a", "10.200.7.2", 20)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not stop after -c 7")
+	}
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if len(got) != 7 || st.Sightings != 7 {
+		t.Fatalf("%d records, %d sightings; want 7", len(got), st.Sightings)
+	}
+	var va *Device
+	for _, d := range known {
+		if d.Name == "va" {
+			d := d
+			va = &d
+		}
+	}
+	if va == nil {
+		t.Fatalf("va not announced: %+v", known)
+	}
+	if va.Kind != "veth" || va.Peer == nil || va.Peer.Name != "vb" || va.Peer.NetNSName != l.NS("b") {
+		t.Errorf("va = kind %q peer %+v; want veth, peer %s/vb", va.Kind, va.Peer, l.NS("b"))
+	}
+	var onVA uint64
+	for _, h := range got {
+		if h.Iface == va.ID && h.Dir == record.DirOut {
+			onVA++
+		}
+	}
+	var statVA uint64
+	for _, d := range st.Devices {
+		if d.ID == va.ID {
+			statVA = d.Out
+		}
+	}
+	if onVA == 0 || statVA != onVA {
+		t.Errorf("va out: %d records, stats say %d", onVA, statVA)
+	}
+}
