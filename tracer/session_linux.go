@@ -15,9 +15,6 @@ import (
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
-// ErrPermission wraps errors caused by a missing capability.
-var ErrPermission = fs.ErrPermission
-
 // Session is a live capture.
 type Session struct {
 	plan  *Plan
@@ -355,6 +352,9 @@ func (s *Session) WatchError() error {
 	}
 	return nil
 }
+
+// Close releases a session that will not Run. Run closes it by itself.
+func (s *Session) Close() { s.close() }
 
 func (s *Session) close() {
 	for _, so := range s.socks {

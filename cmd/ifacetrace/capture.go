@@ -114,7 +114,7 @@ func captureAction(c *cli.Context) error {
 		p, err := host.Start(c.Context, o, run, ui)
 		if err != nil {
 			closePlugins()
-			sess.Run(canceled(), tracer.SinkFunc(func(*tracer.Batch) error { return nil }))
+			sess.Close()
 			return err
 		}
 		plugins = append(plugins, p)
@@ -122,7 +122,7 @@ func captureAction(c *cli.Context) error {
 	if rf := c.String("ready-file"); rf != "" {
 		if err := os.WriteFile(rf, []byte(fmt.Sprintln(os.Getpid())), 0o644); err != nil {
 			closePlugins()
-			sess.Run(canceled(), tracer.SinkFunc(func(*tracer.Batch) error { return nil }))
+			sess.Close()
 			return fmt.Errorf("ready file: %w", err)
 		}
 	}
@@ -153,12 +153,6 @@ func captureAction(c *cli.Context) error {
 		}
 	}
 	return nil
-}
-
-func canceled() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
 }
 
 func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -243,7 +242,7 @@ func (t *tail) Write(b []byte) (int, error) {
 			Message string `json:"@message"`
 			Level   string `json:"@level"`
 		}
-		if bytes.HasPrefix([]byte(line), []byte("{")) && json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
 			line = entry.Message
 		}
 		t.last = append(t.last, line)

@@ -156,5 +156,3 @@ func (l *Lab) destroy() {
 		}
 	}
 }
-
-func lookPath(c string) (string, error) { return exec.LookPath(c) }

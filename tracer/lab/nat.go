@@ -1,6 +1,9 @@
 package lab
 
-import "testing"
+import (
+	"os/exec"
+	"testing"
+)
 
 // Addresses of the NAT lab.
 const (
@@ -61,7 +64,7 @@ func NewNAT(t testing.TB) *NAT {
 	l.Sysctl(Host, "net.ipv4.ip_forward", "1")
 	l.Sysctl(Host, "net.ipv6.conf.all.forwarding", "1")
 	l.Exec(Host, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "10.200.1.0/24", "-o", "up0", "-j", "MASQUERADE")
-	if _, err := lookPath("ip6tables"); err == nil {
+	if _, err := exec.LookPath("ip6tables"); err == nil {
 		l.Exec(Host, "ip6tables", "-t", "nat", "-A", "POSTROUTING", "-s", "fd00:200:1::/64", "-o", "up0", "-j", "MASQUERADE")
 	}
 	return &NAT{l}
