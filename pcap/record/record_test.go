@@ -80,3 +80,25 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendRead(b *testing.B) {
+	data := make([]byte, 64)
+	buf := make([]byte, 0, 1<<20)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = Append(buf[:0], Header{Iface: 1, Dir: DirIn, OrigLen: 64}, data)
+		var h Header
+		NewReader(buf).Next(&h)
+	}
+}
+
+func TestAppendAllocs(t *testing.T) {
+	data := make([]byte, 64)
+	buf := make([]byte, 0, 1<<16)
+	n := testing.AllocsPerRun(1000, func() {
+		buf = Append(buf[:0], Header{Iface: 1, Dir: DirIn}, data)
+	})
+	if n != 0 {
+		t.Errorf("Append allocates %v times per record into a buffer with room", n)
+	}
+}

@@ -122,3 +122,19 @@ func FuzzWalkBlock(f *testing.F) {
 		})
 	})
 }
+
+func BenchmarkWalkBlock(b *testing.B) {
+	frames := make([]frame, 0, 1000)
+	for i := 0; i < cap(frames); i++ {
+		frames = append(frames, frame{origLen: 64, proto: 0x0800, ifindex: 3, hatype: 1, data: make([]byte, 64)})
+	}
+	block := buildBlock(1<<20, frames)
+	var p Packet
+	var n int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		walkBlock(block, &p, func(p *Packet) { n += len(p.Data) })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/frame")
+}
