@@ -104,9 +104,12 @@ func captureAction(c *cli.Context) error {
 	run := runInfo(plan, start)
 	var plugins []*host.Plugin
 	closePlugins := func() []host.Result {
+		// A plugin gets this long to write out what it has; then it is killed.
+		ctx, cancel := context.WithTimeout(context.Background(), pluginFinishTimeout)
+		defer cancel()
 		res := make([]host.Result, len(plugins))
 		for i, p := range plugins {
-			res[i] = p.Close(context.Background())
+			res[i] = p.Close(ctx)
 		}
 		return res
 	}
@@ -154,6 +157,8 @@ func captureAction(c *cli.Context) error {
 	}
 	return nil
 }
+
+const pluginFinishTimeout = time.Minute
 
 func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {
 	host, _ := os.Hostname()

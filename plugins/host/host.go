@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type Plugin struct {
 	Info *pb.PluginInfo
 
 	ui      UI
+	cmd     *exec.Cmd
 	client  *plugin.Client
 	rpc     pb.PluginClient
 	stream  pb.Plugin_ConsumeClient
@@ -65,39 +67,42 @@ func Start(ctx context.Context, spec Spec, run *pb.RunInfo, ui UI) (*Plugin, err
 	}
 	p := &Plugin{Spec: spec, ui: ui, stderr: &tail{name: spec.Name, ui: ui}}
 	cmd := exec.Command(spec.Cmd[0], spec.Cmd[1:]...)
-	// Killed with ifacetrace, however ifacetrace ends (see spawn).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Killed with ifacetrace, however ifacetrace ends (see start); in a
+	// process group of its own so that its children can be killed with it,
+	// and so that a terminal's Ctrl-C reaches only ifacetrace, which then
+	// shuts the plugin down in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	p.cmd = cmd
 	p.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.PluginSets(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
-		Stderr:           p.stderr,
+		Stderr:           p.stderr, // the plugin's fd 2: panics, runtime errors
+		SyncStderr:       p.stderr, // its os.Stderr, which go-plugin redirects
 		StartTimeout:     15 * time.Second,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},
 	})
-	var rpcc plugin.ClientProtocol
-	var err error
-	spawn(func() { rpcc, err = p.client.Client() })
+	rpcc, err := p.start(ctx)
 	if err != nil {
-		p.client.Kill()
+		p.kill()
 		return nil, fmt.Errorf("start plugin %s (%s): %w%s", spec.Name, spec.Cmd[0], err, p.stderr.context())
 	}
 	raw, err := rpcc.Dispense(sdk.PluginName)
 	if err != nil {
-		p.client.Kill()
+		p.kill()
 		return nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}
 	p.rpc = raw.(pb.PluginClient)
 	if p.Info, err = p.rpc.Describe(ctx, &pb.DescribeRequest{}); err != nil {
-		p.client.Kill()
+		p.kill()
 		return nil, fmt.Errorf("plugin %s: describe: %w%s", spec.Name, err, p.stderr.context())
 	}
 	resp, err := p.rpc.Configure(ctx, &pb.ConfigureRequest{Options: spec.Options, Run: run})
 	if err != nil {
-		p.client.Kill()
+		p.kill()
 		return nil, fmt.Errorf("plugin %s: %s", spec.Name, grpcMessage(err))
 	}
 	for _, w := range resp.GetWarnings() {
@@ -106,7 +111,7 @@ func Start(ctx context.Context, spec Spec, run *pb.RunInfo, ui UI) (*Plugin, err
 	// The stream lives until Close, independent of the caller's ctx: a
 	// stopping capture still delivers what it has.
 	if p.stream, err = p.rpc.Consume(context.Background()); err != nil {
-		p.client.Kill()
+		p.kill()
 		return nil, fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
 	}
 	p.queue = make(chan *pb.Batch, spec.Queue)
@@ -128,6 +133,14 @@ func grpcMessage(err error) string {
 
 func (p *Plugin) fail(err error) {
 	if p.failed.CompareAndSwap(nil, &err) {
+		// A dead plugin's last stderr lines may still be in the pipe: give
+		// go-plugin a moment to read them before quoting them.
+		for i := 0; i < 20 && !p.client.Exited(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if p.client.Exited() {
+			time.Sleep(20 * time.Millisecond)
+		}
 		p.ui.Warn(p.Name, fmt.Sprintf("plugin failed, its output stops here: %v%s", err, p.stderr.context()))
 	}
 }
@@ -147,6 +160,12 @@ func (p *Plugin) send() {
 			continue // drain so that Send never blocks on a dead plugin
 		}
 		if err := p.stream.Send(b); err != nil {
+			// gRPC's Send says only EOF; the reason comes from Recv, which
+			// the report reader is about to see.
+			select {
+			case <-p.reports:
+			case <-time.After(time.Second):
+			}
 			p.fail(fmt.Errorf("send batch: %w", err))
 		}
 	}
@@ -201,13 +220,26 @@ type Result struct {
 }
 
 // Close ends the stream, lets the plugin flush (Finish) and stops the process.
+// A plugin that has not finished when ctx ends is killed.
 func (p *Plugin) Close(ctx context.Context) Result {
 	close(p.queue)
-	<-p.sent
-	if err := p.stream.CloseSend(); err != nil {
-		p.fail(err)
+	wait := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		case <-ctx.Done():
+			p.kill()
+			p.fail(fmt.Errorf("did not finish in time (%v): killed", ctx.Err()))
+			<-c // the kill breaks the stream, which ends the goroutine
+			return false
+		}
 	}
-	<-p.reports
+	if wait(p.sent) {
+		if err := p.stream.CloseSend(); err != nil {
+			p.fail(err)
+		}
+	}
+	wait(p.reports)
 	res := Result{Dropped: p.dropped.Load(), Stalled: time.Duration(p.stalled.Load())}
 	if p.Err() == nil {
 		f, err := p.rpc.Finish(ctx, &pb.FinishRequest{})
@@ -216,18 +248,56 @@ func (p *Plugin) Close(ctx context.Context) Result {
 		}
 		res.Finish = f
 	}
-	p.client.Kill()
+	p.kill()
 	res.Err = p.Err()
 	return res
+}
+
+// start runs go-plugin's start-up (fork, handshake, connect) on an OS thread
+// of the plugin's own, locked for as long as the plugin runs: a child's
+// parent-death signal fires when the thread that forked it ends, and Go ends
+// threads (e.g. after a failed namespace switch). One plugin's slow
+// handshake delays no other, and ctx ends the wait.
+func (p *Plugin) start(ctx context.Context) (plugin.ClientProtocol, error) {
+	type result struct {
+		c   plugin.ClientProtocol
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		c, err := p.client.Client()
+		done <- result{c, err}
+		for !p.client.Exited() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		runtime.UnlockOSThread()
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		p.kill()
+		return nil, ctx.Err()
+	}
+}
+
+// kill ends the plugin and every process it started.
+func (p *Plugin) kill() {
+	if p.cmd.Process != nil {
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	p.client.Kill()
 }
 
 // tail forwards a plugin's stderr to the UI line by line, turning go-plugin's
 // JSON log lines into their message, and keeps the last lines for errors.
 type tail struct {
-	name string
-	ui   UI
-	mu   sync.Mutex
-	last []string
+	name  string
+	ui    UI
+	mu    sync.Mutex
+	last  []string
+	panic string // a Go panic's own message, which its stack trace pushes out of last
 }
 
 func (t *tail) Write(b []byte) (int, error) {
@@ -245,6 +315,9 @@ func (t *tail) Write(b []byte) (int, error) {
 		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
 			line = entry.Message
 		}
+		if strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:") {
+			t.panic = line
+		}
 		t.last = append(t.last, line)
 		if len(t.last) > 10 {
 			t.last = t.last[1:]
@@ -260,28 +333,9 @@ func (t *tail) context() string {
 	if len(t.last) == 0 {
 		return ""
 	}
-	return "; its last words: " + strings.Join(t.last, " | ")
-}
-
-var (
-	spawnOnce sync.Once
-	spawnc    = make(chan func())
-)
-
-// spawn runs f on one OS thread that lives as long as the program. A child's
-// parent-death signal fires when the thread that forked it ends, and Go ends
-// threads (e.g. after a failed namespace switch), so forking from an ordinary
-// goroutine could kill a plugin early.
-func spawn(f func()) {
-	spawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread()
-			for f := range spawnc {
-				f()
-			}
-		}()
-	})
-	done := make(chan struct{})
-	spawnc <- func() { defer close(done); f() }
-	<-done
+	words := t.last
+	if t.panic != "" && !slices.Contains(words, t.panic) {
+		words = append([]string{t.panic, "…"}, words...)
+	}
+	return "; its last words: " + strings.Join(words, " | ")
 }

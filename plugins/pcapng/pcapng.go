@@ -75,6 +75,9 @@ func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 
 // Consume implements sdk.Plugin.
 func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error {
+	if p.w == nil {
+		return errors.New("pcapng: batch before Configure")
+	}
 	for _, ifc := range b.Interfaces {
 		idx, err := p.w.AddInterface(pcap.Interface{
 			Name:        ifc.Name,

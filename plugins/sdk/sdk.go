@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -65,11 +66,13 @@ func (r *Reporter) Warn(s string) { r.warnings = append(r.warnings, s) }
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Impl Plugin
+
+	stderr *os.File // the process's real stderr, see server.restoreStderr
 }
 
 // GRPCServer registers the plugin's gRPC service.
 func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterPluginServer(s, &server{impl: g.Impl})
+	pb.RegisterPluginServer(s, &server{impl: g.Impl, stderr: g.stderr})
 	return nil
 }
 
@@ -89,7 +92,7 @@ func Serve(p Plugin) {
 	go exitWithParent()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: PluginSets(p),
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &GRPCPlugin{Impl: p, stderr: os.Stderr}}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
 			return grpc.NewServer(opts...)
@@ -112,14 +115,31 @@ func exitWithParent() {
 
 type server struct {
 	pb.UnimplementedPluginServer
-	impl Plugin
+	impl   Plugin
+	stderr *os.File
+	once   sync.Once
+}
+
+// restoreStderr points os.Stderr back at the process's real stderr.
+// go-plugin's Serve redirects it into a gRPC stream, which loses what a
+// plugin writes just before it dies — exactly the lines worth showing. The
+// real stderr is a pipe ifacetrace reads to the end. os.Stdout stays
+// redirected: it must never reach the handshake channel.
+func (s *server) restoreStderr() {
+	s.once.Do(func() {
+		if s.stderr != nil {
+			os.Stderr = s.stderr
+		}
+	})
 }
 
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.PluginInfo, error) {
+	s.restoreStderr()
 	return s.impl.Describe(), nil
 }
 
 func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	s.restoreStderr()
 	return s.impl.Configure(ctx, req)
 }
 
