@@ -4,51 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ifacetrace/ifacetrace/internal/testtool"
+
 	"github.com/google/go-cmp/cmp"
 )
-
-// needTool returns the path of an external program the test needs. Without
-// it the test is skipped, or fails when CI=true, since CI must run every
-// independent-reader check.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := fmt.Sprintf("needs %s: apt-get install tshark", name)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
-// runTool runs an external reader on a file and returns its standard
-// output. It fails the test when the program fails or says anything on
-// standard error beyond Wireshark's warning about running as root.
-func runTool(t *testing.T, path string, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var complaints []string
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "Running as user") {
-			complaints = append(complaints, line)
-		}
-	}
-	if err != nil || len(complaints) > 0 {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(path), strings.Join(args, " "), err, strings.Join(complaints, "\n"))
-	}
-	return stdout.String()
-}
 
 func writeFixtureFile(t *testing.T) (*fixture, string) {
 	f := newFixture(t)
@@ -63,7 +27,7 @@ func writeFixtureFile(t *testing.T) (*fixture, string) {
 
 // TestTshark reads a written file with Wireshark's own reader and dissectors.
 func TestTshark(t *testing.T) {
-	tshark := needTool(t, "tshark")
+	tshark := testtool.Need(t, "tshark")
 	f, file := writeFixtureFile(t)
 
 	fields := []string{
@@ -76,7 +40,7 @@ func TestTshark(t *testing.T) {
 	for _, fld := range fields {
 		args = append(args, "-e", fld)
 	}
-	lines := strings.Split(strings.TrimSuffix(runTool(t, tshark, args...), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(testtool.Run(t, tshark, args...), "\n"), "\n")
 	if len(lines) != len(f.packets) {
 		t.Fatalf("tshark printed %d packets, want %d:\n%s", len(lines), len(f.packets), strings.Join(lines, "\n"))
 	}
@@ -126,19 +90,19 @@ func TestTshark(t *testing.T) {
 	}
 
 	// Nothing malformed, and the truncated frame shows as cut by the snap length.
-	if out := runTool(t, tshark, "-r", file, "-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number"); out != "" {
+	if out := testtool.Run(t, tshark, "-r", file, "-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number"); out != "" {
 		t.Errorf("tshark finds malformed packets: %s", out)
 	}
-	if out := runTool(t, tshark, "-r", file, "-Y", "_ws.short", "-T", "fields", "-e", "frame.number"); out != "6\n" {
+	if out := testtool.Run(t, tshark, "-r", file, "-Y", "_ws.short", "-T", "fields", "-e", "frame.number"); out != "6\n" {
 		t.Errorf("tshark finds short packets %q, want 6", out)
 	}
 }
 
 // TestCapinfos checks the file-level view: section, interfaces, statistics.
 func TestCapinfos(t *testing.T) {
-	capinfos := needTool(t, "capinfos")
+	capinfos := testtool.Need(t, "capinfos")
 	f, file := writeFixtureFile(t)
-	out := runTool(t, capinfos, file)
+	out := testtool.Run(t, capinfos, file)
 	want := []string{
 		"File type:           Wireshark/... - pcapng",
 		"File timestamp precision:  nanoseconds (9)",
@@ -174,8 +138,8 @@ func TestCapinfos(t *testing.T) {
 // TestTsharkEmpty checks that a file closed before any interface was added
 // is a valid, empty capture for Wireshark too.
 func TestTsharkEmpty(t *testing.T) {
-	tshark := needTool(t, "tshark")
-	capinfos := needTool(t, "capinfos")
+	tshark := testtool.Need(t, "tshark")
+	capinfos := testtool.Need(t, "capinfos")
 	var buf bytes.Buffer
 	if err := NewWriter(&buf, WriterOptions{Application: "ifacetrace test"}).Close(); err != nil {
 		t.Fatal(err)
@@ -184,10 +148,10 @@ func TestTsharkEmpty(t *testing.T) {
 	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out := runTool(t, tshark, "-r", file); out != "" {
+	if out := testtool.Run(t, tshark, "-r", file); out != "" {
 		t.Errorf("tshark prints packets of an empty file: %q", out)
 	}
-	out := runTool(t, capinfos, file)
+	out := testtool.Run(t, capinfos, file)
 	for _, w := range []string{"File type:           Wireshark/... - pcapng", "Number of packets:   0", "Capture application: ifacetrace test"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("capinfos output lacks %q:\n%s", w, out)

@@ -2,35 +2,13 @@ package tracer
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
-	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
-
-func sendUDP(t *testing.T, l *lab.Lab, role, dst string, n int) {
-	t.Helper()
-	err := netns.Do(l.Path(role), func() error {
-		c, err := net.ListenPacket("udp4", ":0")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		for i := 0; i < n; i++ {
-			if _, err := c.WriteTo([]byte("ifacetrace"), &net.UDPAddr{IP: net.ParseIP(dst), Port: 9}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestSessionInOtherNamespace captures in a lab namespace (not the test's
 // own), and checks that every record's device was announced first, with its
@@ -88,7 +66,11 @@ func TestSessionInOtherNamespace(t *testing.T) {
 			}
 		}))
 	}()
-	sendUDP(t, l, "a", "10.200.7.2", 20)
+	payloads := make([][]byte, 20)
+	for i := range payloads {
+		payloads[i] = []byte("ifacetrace")
+	}
+	l.SendUDP("a", "10.200.7.2", 9, 0, payloads...)
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

@@ -29,6 +29,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/internal/testtool"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
@@ -275,46 +277,11 @@ func udpPayload(i int) string { return fmt.Sprintf("ifacetrace-e2e-%d", i) }
 // sendUDP sends n datagrams with distinct payloads from role to dst:port.
 func sendUDP(t *testing.T, l *lab.Lab, role, dst string, port, n int) {
 	t.Helper()
-	err := netns.Do(l.Path(role), func() error {
-		// Unconnected, so port-unreachable answers do not fail later writes.
-		c, err := net.ListenPacket("udp4", ":0")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		to := &net.UDPAddr{IP: net.ParseIP(dst), Port: port}
-		for i := range n {
-			if _, err := c.WriteTo([]byte(udpPayload(i)), to); err != nil {
-				return err
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send UDP from %s: %v", role, err)
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		payloads[i] = []byte(udpPayload(i))
 	}
-}
-
-// tshark runs tshark with args and returns its stdout. It fails the test if
-// tshark fails or says anything on stderr but its warning about running as
-// root.
-func tshark(t *testing.T, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("tshark", args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var complaints []string
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "Running as user") {
-			complaints = append(complaints, line)
-		}
-	}
-	if err != nil || len(complaints) > 0 {
-		t.Fatalf("tshark %s: %v\n%s", strings.Join(args, " "), err, strings.Join(complaints, "\n"))
-	}
-	return stdout.String()
+	l.SendUDP(role, dst, port, 20*time.Millisecond, payloads...)
 }
 
 // fields returns, for each frame of file matching filter, the values of the
@@ -329,7 +296,7 @@ func fields(t *testing.T, file, filter string, fs ...string) [][]string {
 		args = append(args, "-e", f)
 	}
 	var rows [][]string
-	for _, line := range strings.Split(tshark(t, args...), "\n") {
+	for _, line := range strings.Split(testtool.Run(t, "tshark", args...), "\n") {
 		if line == "" {
 			continue
 		}
@@ -470,7 +437,7 @@ func walkPcapng(t *testing.T, file string) pcapngBlocks {
 // the ISB's received count equals the frames written for it.
 func checkComplete(t *testing.T, file string) pcapngBlocks {
 	t.Helper()
-	tshark(t, "-r", file, "-n") // fails on "cut short", "appears to be damaged", …
+	testtool.Run(t, "tshark", "-r", file, "-n") // fails on "cut short", "appears to be damaged", …
 	capinfos(t, file)
 	w := walkPcapng(t, file)
 	if w.sections != 1 || w.trailing != 0 {

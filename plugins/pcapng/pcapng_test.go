@@ -8,12 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ifacetrace/ifacetrace/internal/testtool"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
@@ -345,44 +346,9 @@ func TestWriteRead(t *testing.T) {
 	}
 }
 
-// needTool returns the path of a Wireshark tool, or skips the test (fails
-// under CI=true, where every independent-reader check must run).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := fmt.Sprintf("needs %s to check the file with Wireshark's reader: apt-get install tshark", name)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
-// runTool returns a tool's standard output; anything on its standard error
-// beyond Wireshark's warning about running as root fails the test.
-func runTool(t *testing.T, tool string, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(tool, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var complaints []string
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "Running as user") {
-			complaints = append(complaints, line)
-		}
-	}
-	if err != nil || len(complaints) > 0 {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(tool), strings.Join(args, " "), err, strings.Join(complaints, "\n"))
-	}
-	return stdout.String()
-}
-
 // TestTshark reads the file with Wireshark's reader and dissectors.
 func TestTshark(t *testing.T) {
-	tshark := needTool(t, "tshark")
+	tshark := testtool.Need(t, "tshark")
 	f := newFixture(t)
 	path := writeFixture(t, f)
 
@@ -392,7 +358,7 @@ func TestTshark(t *testing.T) {
 	for _, fld := range fields {
 		args = append(args, "-e", fld)
 	}
-	out := runTool(t, tshark, args...)
+	out := testtool.Run(t, tshark, args...)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != len(f.packets) {
 		t.Fatalf("tshark read %d frames, want %d:\n%s", len(lines), len(f.packets), out)
@@ -454,8 +420,8 @@ func TestTshark(t *testing.T) {
 	// Interface blocks and statistics blocks, as Wireshark's reader sees
 	// them (tshark has no view of statistics blocks; capinfos, from the same
 	// package, has).
-	capinfos := needTool(t, "capinfos")
-	info := runTool(t, capinfos, "-M", path)
+	capinfos := testtool.Need(t, "capinfos")
+	info := testtool.Run(t, capinfos, "-M", path)
 	for _, want := range []string{
 		"Number of interfaces in file: 2",
 		`Interface #0 info:\n\s+Name = veth0\n\s+Description = ` + regexp.QuoteMeta(f.veth.Description) + `\n\s+Encapsulation = Ethernet`,

@@ -74,27 +74,14 @@ func ifindex(t *testing.T, l *lab.Lab, role, dev string) int32 {
 	return int32(idx)
 }
 
-// udp sends n datagrams of size bytes from role's namespace to dst:port.
+// udp sends n datagrams of size bytes from role's namespace to dst:9.
 func udp(t *testing.T, l *lab.Lab, role, dst string, n, size int) {
 	t.Helper()
-	err := netns.Do(l.Path(role), func() error {
-		// Unconnected, so the port-unreachable answers do not fail later writes.
-		c, err := net.ListenPacket("udp4", ":0")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		to := &net.UDPAddr{IP: net.ParseIP(dst), Port: 9}
-		for i := 0; i < n; i++ {
-			if _, err := c.WriteTo(make([]byte, size), to); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		payloads[i] = make([]byte, size)
 	}
+	l.SendUDP(role, dst, 9, 0, payloads...)
 }
 
 func TestSocketAnyDirectionAndDevice(t *testing.T) {

@@ -3,11 +3,16 @@ package lab
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/internal/testtool"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
 
 // InCI reports whether the tests run under CI (CI=true), where missing
@@ -23,7 +28,7 @@ func Require(t testing.TB, cmds ...string) {
 	}
 	for _, c := range append([]string{"ip"}, cmds...) {
 		if _, err := exec.LookPath(c); err != nil {
-			skipOrFail(t, "needs "+c+" on PATH: apt-get install "+pkgOf(c))
+			skipOrFail(t, "needs "+c+" on PATH: apt-get install "+testtool.Package(c))
 		}
 	}
 }
@@ -31,9 +36,7 @@ func Require(t testing.TB, cmds ...string) {
 // RequireTool skips (or, in CI, fails) t unless cmd is on PATH.
 func RequireTool(t testing.TB, cmd string) {
 	t.Helper()
-	if _, err := exec.LookPath(cmd); err != nil {
-		skipOrFail(t, "needs "+cmd+" on PATH: apt-get install "+pkgOf(cmd))
-	}
+	testtool.Need(t, cmd)
 }
 
 func skipOrFail(t testing.TB, msg string) {
@@ -42,18 +45,6 @@ func skipOrFail(t testing.TB, msg string) {
 		t.Fatal(msg + " (CI=true: not skipping)")
 	}
 	t.Skip(msg)
-}
-
-func pkgOf(cmd string) string {
-	switch cmd {
-	case "ip":
-		return "iproute2"
-	case "ping":
-		return "iputils-ping"
-	case "tshark", "capinfos":
-		return "tshark"
-	}
-	return cmd
 }
 
 // Lab is a set of namespaces owned by one test.
@@ -154,5 +145,36 @@ func (l *Lab) destroy() {
 		if out, err := exec.Command("ip", "netns", "del", n).CombinedOutput(); err != nil {
 			l.t.Logf("lab: remove namespace %s: %v %s", n, err, out)
 		}
+	}
+}
+
+// SendUDP sends one datagram per payload from role's namespace to dst:port,
+// gap apart. The socket is unconnected, so port-unreachable answers do not
+// fail later writes.
+func (l *Lab) SendUDP(role, dst string, port int, gap time.Duration, payloads ...[]byte) {
+	l.t.Helper()
+	err := netns.Do(l.Path(role), func() error {
+		network := "udp4"
+		if strings.Contains(dst, ":") {
+			network = "udp6"
+		}
+		c, err := net.ListenPacket(network, ":0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		to := &net.UDPAddr{IP: net.ParseIP(dst), Port: port}
+		for i, p := range payloads {
+			if i > 0 && gap > 0 {
+				time.Sleep(gap)
+			}
+			if _, err := c.WriteTo(p, to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.t.Fatalf("lab: send UDP from %s to %s: %v", role, dst, err)
 	}
 }
