@@ -77,7 +77,7 @@ func TestMain(m *testing.M) {
 func buildTestPlugin(out string) error {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("build test plugin: the go command is not on PATH: %v", err)
 	}
 	cmd := exec.Command(gobin, "build", "-o", out, "./testdata/testplugin")
 	if b, err := cmd.CombinedOutput(); err != nil {
