@@ -8,7 +8,8 @@
 // reported with the tail of its stderr; the capture and the other plugins go
 // on.
 //
-// No plugin outlives ifacetrace: processes are started from one OS thread
-// that lives as long as the program, with a parent-death signal, and the SDK
+// No plugin outlives ifacetrace: each is started, in a process group of its
+// own, from an OS thread locked for as long as the plugin runs, with a
+// parent-death signal; its whole group is killed when it stops; and the SDK
 // also exits when its parent changes.
 package host
