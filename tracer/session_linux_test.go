@@ -14,12 +14,7 @@ import (
 // own), and checks that every record's device was announced first, with its
 // name and veth peer across namespaces, and that -c is exact.
 func TestSessionInOtherNamespace(t *testing.T) {
-	l := lab.New(t)
-	l.AddNS("a")
-	l.AddNS("b")
-	l.Veth("a", "va", "b", "vb")
-	l.Addr("a", "va", "10.200.7.1/24")
-	l.Addr("b", "vb", "10.200.7.2/24")
+	l := lab.NewPair(t)
 
 	r, err := topology.Open(l.Path("a"))
 	if err != nil {
@@ -70,7 +65,7 @@ func TestSessionInOtherNamespace(t *testing.T) {
 	for i := range payloads {
 		payloads[i] = []byte("ifacetrace")
 	}
-	l.SendUDP("a", "10.200.7.2", 9, 0, payloads...)
+	l.SendUDP("a", lab.PairB, 9, 0, payloads...)
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

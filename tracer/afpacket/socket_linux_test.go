@@ -85,18 +85,13 @@ func udp(t *testing.T, l *lab.Lab, role, dst string, n, size int) {
 }
 
 func TestSocketAnyDirectionAndDevice(t *testing.T) {
-	l := lab.New(t)
-	l.AddNS("a")
-	l.AddNS("b")
-	l.Veth("a", "va", "b", "vb")
-	l.Addr("a", "va", "10.200.7.1/24")
-	l.Addr("b", "vb", "10.200.7.2/24")
+	l := lab.NewPair(t)
 	l.Addr("a", "lo", "10.200.8.1/32")
 	va := ifindex(t, l, "a", "va")
 
 	got, st := capture(t, l, "a", Config{}, func() {
-		udp(t, l, "a", "10.200.7.2", 5, 100) // out on va (after ARP)
-		udp(t, l, "a", "10.200.8.1", 3, 50)  // over lo: out and in
+		udp(t, l, "a", lab.PairB, 5, 100)   // out on va (after ARP)
+		udp(t, l, "a", "10.200.8.1", 3, 50) // over lo: out and in
 	})
 	var vaOut, loOut, loIn int
 	for _, p := range got {
@@ -132,17 +127,12 @@ func TestSocketAnyDirectionAndDevice(t *testing.T) {
 }
 
 func TestSocketDeviceSnapLen(t *testing.T) {
-	l := lab.New(t)
-	l.AddNS("a")
-	l.AddNS("b")
-	l.Veth("a", "va", "b", "vb")
-	l.Addr("a", "va", "10.200.7.1/24")
-	l.Addr("b", "vb", "10.200.7.2/24")
+	l := lab.NewPair(t)
 	l.Addr("a", "lo", "10.200.8.1/32")
 	vb := ifindex(t, l, "b", "vb")
 
 	got, _ := capture(t, l, "b", Config{Ifindex: int(vb), SnapLen: 64, Promiscuous: true}, func() {
-		udp(t, l, "a", "10.200.7.2", 4, 500)
+		udp(t, l, "a", lab.PairB, 4, 500)
 		udp(t, l, "b", "127.0.0.1", 2, 500) // on lo: must not be seen by a socket bound to vb
 	})
 	var in int
