@@ -6,18 +6,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
 // Options are what a user asks for.
 type Options struct {
-	NetNS       string   // namespace path to capture in; "" for the caller's own
-	Interfaces  []string // devices to capture on; none means all ("any")
-	Promiscuous bool     // promiscuous mode on the named devices
-	SnapLen     int      // bytes kept per frame; 0 for the default (262144)
-	Count       int      // stop after this many sightings; 0 for no limit
+	// Interfaces are the devices to capture on: IFNAME (in every selected
+	// namespace that has it) or NETNS/IFNAME. None means all ("any").
+	Interfaces  []string
+	Promiscuous bool // promiscuous mode on the named devices
+	SnapLen     int  // bytes kept per frame; 0 for the default (262144)
+	Count       int  // stop after this many sightings; 0 for no limit
 	Duration    time.Duration
 	BufferSize  int // ring bytes per socket; 0 for the default (32 MiB)
+	// Follow picks up namespaces that appear during the capture (--netns all).
+	Follow bool
+}
+
+// Space is a namespace to capture in, with the devices it has now. Its
+// Entry.Path is "" for the caller's own namespace, which needs no setns.
+type Space struct {
+	netns.Entry
+	Devices []topology.Device
 }
 
 // SocketPlan is one capture socket.
@@ -27,15 +38,24 @@ type SocketPlan struct {
 	Promiscuous bool
 }
 
+// NSPlan is the sockets of one namespace.
+type NSPlan struct {
+	netns.Entry
+	Sockets []SocketPlan
+}
+
 // Plan is everything Open will do, decided without touching the kernel.
 type Plan struct {
-	NetNS     string
-	Sockets   []SocketPlan
-	SnapLen   int
-	Count     int
-	Duration  time.Duration
-	BlockSize int
-	NumBlocks int
+	Namespaces []NSPlan
+	// Follow: namespaces that appear later get sockets by the same rules.
+	Follow      bool
+	Interfaces  []string
+	Promiscuous bool
+	SnapLen     int
+	Count       int
+	Duration    time.Duration
+	BlockSize   int
+	NumBlocks   int
 }
 
 // DefaultBufferSize is the ring size of each socket.
@@ -43,7 +63,7 @@ const DefaultBufferSize = 32 << 20
 
 const blockSize = 1 << 20
 
-// UnknownDeviceError reports a -i name that the namespace does not have.
+// UnknownDeviceError reports a -i name that no selected namespace has.
 type UnknownDeviceError struct {
 	Name      string
 	Available []string
@@ -53,12 +73,22 @@ func (e *UnknownDeviceError) Error() string {
 	return fmt.Sprintf("no device %q here; available: %s", e.Name, strings.Join(e.Available, ", "))
 }
 
-// NewPlan decides which sockets to open, given the devices of the namespace.
-func NewPlan(o Options, devs []topology.Device) (*Plan, error) {
+// NewPlan decides which sockets to open in which namespaces, given the
+// namespaces and their devices. Spaces are planned in the order given.
+func NewPlan(o Options, spaces []Space) (*Plan, error) {
 	if o.SnapLen < 0 || o.Count < 0 || o.Duration < 0 || o.BufferSize < 0 {
 		return nil, fmt.Errorf("snap length, count, duration and buffer size must not be negative")
 	}
-	p := &Plan{NetNS: o.NetNS, SnapLen: o.SnapLen, Count: o.Count, Duration: o.Duration, BlockSize: blockSize}
+	if o.Promiscuous && len(o.Interfaces) == 0 {
+		return nil, fmt.Errorf("promiscuous mode needs devices: name them with -i")
+	}
+	if len(spaces) == 0 {
+		return nil, fmt.Errorf("no namespace to capture in")
+	}
+	p := &Plan{
+		Follow: o.Follow, Interfaces: o.Interfaces, Promiscuous: o.Promiscuous,
+		SnapLen: o.SnapLen, Count: o.Count, Duration: o.Duration, BlockSize: blockSize,
+	}
 	if p.SnapLen == 0 {
 		p.SnapLen = 262144
 	}
@@ -67,54 +97,93 @@ func NewPlan(o Options, devs []topology.Device) (*Plan, error) {
 		buf = DefaultBufferSize
 	}
 	p.NumBlocks = max(2, (buf+blockSize-1)/blockSize)
-	if len(o.Interfaces) == 0 {
-		if o.Promiscuous {
-			return nil, fmt.Errorf("promiscuous mode needs devices: name them with -i")
+	matched := map[string]bool{}
+	for _, sp := range spaces {
+		ns := NSPlan{Entry: sp.Entry, Sockets: p.SocketsFor(sp, matched)}
+		if len(ns.Sockets) > 0 {
+			p.Namespaces = append(p.Namespaces, ns)
 		}
-		p.Sockets = []SocketPlan{{Device: "any"}}
-		return p, nil
 	}
-	byName := make(map[string]topology.Device, len(devs))
-	for _, d := range devs {
-		byName[d.Name] = d
-	}
-	seen := map[string]bool{}
 	for _, name := range o.Interfaces {
-		if seen[name] {
-			continue
+		if !matched[name] {
+			return nil, &UnknownDeviceError{Name: name, Available: available(spaces)}
 		}
-		seen[name] = true
-		d, ok := byName[name]
-		if !ok {
-			avail := make([]string, 0, len(devs))
-			for _, d := range devs {
-				avail = append(avail, d.Name)
-			}
-			sort.Strings(avail)
-			return nil, &UnknownDeviceError{Name: name, Available: avail}
-		}
-		p.Sockets = append(p.Sockets, SocketPlan{Device: name, Ifindex: d.Ifindex, Promiscuous: o.Promiscuous})
 	}
 	return p, nil
+}
+
+// SocketsFor returns the sockets the plan opens in sp: one on any, or one per
+// named device sp has. matched, when not nil, collects the names that
+// matched a device.
+func (p *Plan) SocketsFor(sp Space, matched map[string]bool) []SocketPlan {
+	if len(p.Interfaces) == 0 {
+		return []SocketPlan{{Device: "any"}}
+	}
+	var out []SocketPlan
+	seen := map[int32]bool{}
+	for _, name := range p.Interfaces {
+		want := name
+		if ns, dev, ok := strings.Cut(name, "/"); ok {
+			if ns != sp.Label() {
+				continue
+			}
+			want = dev
+		}
+		for _, d := range sp.Devices {
+			if d.Name != want {
+				continue
+			}
+			if matched != nil {
+				matched[name] = true
+			}
+			if !seen[d.Ifindex] {
+				seen[d.Ifindex] = true
+				out = append(out, SocketPlan{Device: d.Name, Ifindex: d.Ifindex, Promiscuous: p.Promiscuous})
+			}
+		}
+	}
+	return out
+}
+
+func available(spaces []Space) []string {
+	var out []string
+	for _, sp := range spaces {
+		for _, d := range sp.Devices {
+			name := d.Name
+			if len(spaces) > 1 {
+				name = sp.Label() + "/" + d.Name
+			}
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // String describes the plan, one socket a line, for --dry-run.
 func (p *Plan) String() string {
 	var b strings.Builder
-	ns := p.NetNS
-	if ns == "" {
-		ns = "current namespace"
+	for _, ns := range p.Namespaces {
+		label := ns.Label()
+		if ns.Path == "" {
+			label += " (current namespace)"
+		} else {
+			label += " (" + ns.Path + ")"
+		}
+		fmt.Fprintf(&b, "namespace: %s\n", label)
+		for _, s := range ns.Sockets {
+			fmt.Fprintf(&b, "  socket: AF_PACKET TPACKET_V3 on %s", s.Device)
+			if s.Ifindex != 0 {
+				fmt.Fprintf(&b, " (ifindex %d)", s.Ifindex)
+			}
+			if s.Promiscuous {
+				b.WriteString(", promiscuous")
+			}
+			fmt.Fprintf(&b, ", ring %d x %d KiB, snaplen %d\n", p.NumBlocks, p.BlockSize>>10, p.SnapLen)
+		}
 	}
-	fmt.Fprintf(&b, "namespace: %s\n", ns)
-	for _, s := range p.Sockets {
-		fmt.Fprintf(&b, "socket: AF_PACKET TPACKET_V3 on %s", s.Device)
-		if s.Ifindex != 0 {
-			fmt.Fprintf(&b, " (ifindex %d)", s.Ifindex)
-		}
-		if s.Promiscuous {
-			b.WriteString(", promiscuous")
-		}
-		fmt.Fprintf(&b, ", ring %d x %d KiB, snaplen %d\n", p.NumBlocks, p.BlockSize>>10, p.SnapLen)
+	if p.Follow {
+		b.WriteString("namespaces that appear: captured too\n")
 	}
 	if p.Count > 0 {
 		fmt.Fprintf(&b, "stop after: %d sightings\n", p.Count)

@@ -9,15 +9,23 @@ import (
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/afpacket"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
-func devs(names ...string) []topology.Device {
-	var out []topology.Device
-	for i, n := range names {
-		out = append(out, topology.Device{Key: topology.Key{Ifindex: int32(i + 1)}, Name: n})
+func devs(names ...string) []Space {
+	return []Space{space1("", names...)}
+}
+
+func space1(name string, names ...string) Space {
+	sp := Space{Entry: netns.Entry{Name: name, ID: netns.ID{Ino: uint64(len(name))}}}
+	if name != "" {
+		sp.Path = "/run/netns/" + name
 	}
-	return out
+	for i, n := range names {
+		sp.Devices = append(sp.Devices, topology.Device{Key: topology.Key{Ifindex: int32(i + 1)}, Name: n})
+	}
+	return sp
 }
 
 func TestNewPlanAny(t *testing.T) {
@@ -25,7 +33,7 @@ func TestNewPlanAny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Plan{Sockets: []SocketPlan{{Device: "any"}}, SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32}
+	want := &Plan{Namespaces: []NSPlan{{Sockets: []SocketPlan{{Device: "any"}}}}, SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
@@ -40,14 +48,59 @@ func TestNewPlanDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Plan{
-		Sockets:   []SocketPlan{{Device: "veth1", Ifindex: 3, Promiscuous: true}, {Device: "br0", Ifindex: 2, Promiscuous: true}},
-		SnapLen:   128,
-		Count:     5,
-		BlockSize: 1 << 20,
-		NumBlocks: 3,
+		Namespaces:  []NSPlan{{Sockets: []SocketPlan{{Device: "veth1", Ifindex: 3, Promiscuous: true}, {Device: "br0", Ifindex: 2, Promiscuous: true}}}},
+		Interfaces:  []string{"veth1", "br0", "veth1"},
+		Promiscuous: true,
+		SnapLen:     128,
+		Count:       5,
+		BlockSize:   1 << 20,
+		NumBlocks:   3,
 	}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewPlanNamespaces(t *testing.T) {
+	spaces := []Space{space1("", "lo", "eth0"), space1("c1", "lo", "eth0"), space1("host", "lo", "br0", "veth1")}
+	p, err := NewPlan(Options{Follow: true}, spaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Namespaces) != 3 || !p.Follow {
+		t.Fatalf("namespaces %d, follow %v; want 3, true", len(p.Namespaces), p.Follow)
+	}
+	for _, ns := range p.Namespaces {
+		if len(ns.Sockets) != 1 || ns.Sockets[0].Device != "any" {
+			t.Errorf("%s: sockets %+v, want one on any", ns.Label(), ns.Sockets)
+		}
+	}
+	s := p.String()
+	for _, want := range []string{"namespace: c1 (/run/netns/c1)", "namespace: 0 (current namespace)", "namespaces that appear: captured too"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("String() lacks %q:\n%s", want, s)
+		}
+	}
+
+	// IFNAME picks that device in every namespace that has it; NETNS/IFNAME
+	// in one only; namespaces without a match get no socket.
+	p, err = NewPlan(Options{Interfaces: []string{"eth0", "host/veth1"}}, spaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ns := range p.Namespaces {
+		for _, so := range ns.Sockets {
+			got = append(got, ns.Label()+"/"+so.Device)
+		}
+	}
+	if diff := cmp.Diff([]string{"0/eth0", "c1/eth0", "host/veth1"}, got); diff != "" {
+		t.Errorf("sockets (-want +got):\n%s", diff)
+	}
+	_, err = NewPlan(Options{Interfaces: []string{"c1/br0"}}, spaces)
+	var ud *UnknownDeviceError
+	if !errors.As(err, &ud) || !strings.Contains(err.Error(), "host/br0") {
+		t.Errorf("c1/br0: err = %v, want an UnknownDeviceError listing host/br0", err)
 	}
 }
 

@@ -1,6 +1,11 @@
 package tracer
 
-import "github.com/ifacetrace/ifacetrace/tracer/topology"
+import (
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/topology"
+)
 
 // Device is a device as the run knows it: the interface id its records use
 // and what netlink said of it when it was first seen.
@@ -17,12 +22,25 @@ type Batch struct {
 	// only until Deliver returns.
 	Records []byte
 	Count   int
+	// Source is the socket the records came from: frames of one source
+	// are in time order, those of different sources are not.
+	Source int
 }
 
 // Sink receives a session's batches, in order, on one goroutine.
 type Sink interface {
 	Deliver(*Batch) error
 }
+
+// Ticker is a Sink that also wants to know the time while no batch
+// arrives, e.g. to close correlation windows. Tick runs on the Deliver
+// goroutine, about every TickInterval.
+type Ticker interface {
+	Tick(now time.Time) error
+}
+
+// TickInterval is how often a Ticker sink is told the time.
+const TickInterval = 10 * time.Millisecond
 
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(*Batch) error
@@ -38,6 +56,8 @@ type DeviceStats struct {
 
 // SocketStats are one socket's kernel counters.
 type SocketStats struct {
+	NetNS   netns.ID
+	Label   string // namespace name or inode; "" for the caller's own
 	Device  string // "any" or the device name
 	Packets uint64 // frames the kernel handed to the socket, dropped ones included
 	Drops   uint64 // frames the kernel dropped because the ring was full
@@ -46,8 +66,10 @@ type SocketStats struct {
 // Stats summarise a session.
 type Stats struct {
 	Sightings uint64
-	Devices   []DeviceStats // by interface id
-	Sockets   []SocketStats
+	// Namespaces captured in, including those picked up while running.
+	Namespaces int
+	Devices    []DeviceStats // by interface id
+	Sockets    []SocketStats
 }
 
 // Drops is the total of the sockets' kernel drops.

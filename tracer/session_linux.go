@@ -15,29 +15,52 @@ import (
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
-// Session is a live capture.
+// Session is a live capture in one or more namespaces.
 type Session struct {
-	plan  *Plan
-	topo  *topology.Reader
-	socks []*sock
+	plan *Plan
 
 	mu      sync.Mutex
-	byIndex map[int32]uint32 // current interface id of each ifindex
-	table   []Device         // by interface id
-	pending []Device         // not yet delivered
-	gen     atomic.Uint64    // bumped when a device changes: socket caches reset
+	spaces  map[netns.ID]*space
+	order   []*space                // in the order they were opened
+	byKey   map[topology.Key]uint32 // current interface id of each device
+	table   []Device                // by interface id
+	pending []Device                // not yet delivered
+	stopped bool                    // no sockets are added once set
+	nsocks  int
+	gen     atomic.Uint64 // bumped when a device changes: socket caches reset
 
 	watchErr atomic.Pointer[error]
+
+	// Set by Run.
+	wg      sync.WaitGroup
+	batches chan *Batch
+	free    chan []byte
+	wctx    context.Context
+}
+
+// space is one namespace and its sockets.
+type space struct {
+	ns       netns.Entry
+	topo     *topology.Reader
+	socks    []*sock
+	followed bool // found by --netns all, released when it disappears
+	missed   int  // consecutive discovery rounds it was not found in
+	live     atomic.Int32
+	unwatch  context.CancelFunc
+	topoOnce sync.Once
 }
 
 type sock struct {
-	plan  SocketPlan
-	s     *afpacket.Socket
-	drops uint64 // drops already reported on records
-	cache map[int32]uint32
-	gen   uint64
-	buf   []byte
-	n     int
+	id      int
+	space   *space
+	plan    SocketPlan
+	s       *afpacket.Socket
+	drops   uint64 // drops already reported on records
+	cache   map[int32]uint32
+	gen     uint64
+	buf     []byte
+	n       int
+	retired atomic.Bool // its namespace is gone: close as soon as it ends
 }
 
 // PermissionHint is the advice given when capturing is not permitted.
@@ -46,54 +69,84 @@ const PermissionHint = "capturing needs CAP_NET_RAW (and CAP_NET_ADMIN for -p): 
 // Open opens every socket of the plan. When Open returns, the sockets are
 // capturing: frames from then on are kept in the rings until Run reads them.
 func Open(p *Plan) (*Session, error) {
-	topo, err := topology.Open(p.NetNS)
+	s := &Session{plan: p, spaces: map[netns.ID]*space{}, byKey: map[topology.Key]uint32{}}
+	for _, ns := range p.Namespaces {
+		// With --netns all, every namespace but our own is released when it
+		// disappears.
+		if _, err := s.openSpace(ns.Entry, ns.Sockets, p.Follow && ns.Path != ""); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openSpace opens the sockets of one namespace and announces the devices
+// they cover, so that outputs list them even when they carry no traffic.
+func (s *Session) openSpace(e netns.Entry, plans []SocketPlan, followed bool) (*space, error) {
+	topo, err := topology.Open(e.Path)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{plan: p, topo: topo, byIndex: map[int32]uint32{}}
+	sp := &space{ns: e, topo: topo, followed: followed}
+	where := ""
+	if e.Path != "" {
+		where = " in netns " + e.Label()
+	}
 	open := func() error {
-		for _, sp := range p.Sockets {
+		for _, pl := range plans {
 			so, err := afpacket.Open(afpacket.Config{
-				Ifindex: int(sp.Ifindex), Promiscuous: sp.Promiscuous, SnapLen: p.SnapLen,
-				BlockSize: p.BlockSize, NumBlocks: p.NumBlocks,
+				Ifindex: int(pl.Ifindex), Promiscuous: pl.Promiscuous, SnapLen: s.plan.SnapLen,
+				BlockSize: s.plan.BlockSize, NumBlocks: s.plan.NumBlocks,
 			})
 			if err != nil {
 				if errors.Is(err, fs.ErrPermission) {
-					return fmt.Errorf("open packet socket on %s: %w; %s", sp.Device, err, PermissionHint)
+					return fmt.Errorf("open packet socket on %s%s: %w; %s", pl.Device, where, err, PermissionHint)
 				}
-				return fmt.Errorf("open packet socket on %s: %w", sp.Device, err)
+				return fmt.Errorf("open packet socket on %s%s: %w", pl.Device, where, err)
 			}
-			s.socks = append(s.socks, &sock{plan: sp, s: so, cache: map[int32]uint32{}})
+			sp.socks = append(sp.socks, &sock{space: sp, plan: pl, s: so, cache: map[int32]uint32{}})
 		}
 		return nil
 	}
-	if p.NetNS == "" {
+	if e.Path == "" {
 		err = open()
 	} else {
-		err = netns.Do(p.NetNS, open)
+		err = netns.Do(e.Path, open)
+	}
+	devs, derr := topo.Devices()
+	if err == nil {
+		err = derr
 	}
 	if err != nil {
-		s.close()
-		return nil, err
-	}
-	// Announce the devices the sockets cover, so that outputs list them even
-	// when they carry no traffic.
-	devs, err := topo.Devices()
-	if err != nil {
-		s.close()
+		sp.close()
 		return nil, err
 	}
 	want := map[int32]bool{}
-	for _, sp := range p.Sockets {
-		want[sp.Ifindex] = true
+	for _, pl := range plans {
+		want[pl.Ifindex] = true
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		sp.close()
+		return nil, errStopped
+	}
+	for _, so := range sp.socks {
+		so.id = s.nsocks
+		s.nsocks++
+	}
+	s.spaces[e.ID] = sp
+	s.order = append(s.order, sp)
 	for _, d := range devs {
 		if want[0] || want[d.Ifindex] {
 			s.add(d)
 		}
 	}
-	return s, nil
+	return sp, nil
 }
+
+var errStopped = errors.New("session stopped")
 
 // add assigns the next interface id to d. s.mu must be held or s unshared.
 func (s *Session) add(d topology.Device) uint32 {
@@ -101,23 +154,22 @@ func (s *Session) add(d topology.Device) uint32 {
 	dev := Device{ID: id, Device: d}
 	s.table = append(s.table, dev)
 	s.pending = append(s.pending, dev)
-	s.byIndex[d.Ifindex] = id
+	s.byKey[d.Key] = id
 	return id
 }
 
-// lookup returns the interface id of ifindex, describing the device on first
-// sight.
-func (s *Session) lookup(ifindex int32) uint32 {
+// lookup returns the interface id of a device of sp, describing the device on
+// first sight.
+func (s *Session) lookup(sp *space, ifindex int32) uint32 {
+	key := topology.Key{NetNS: sp.ns.ID, Ifindex: ifindex}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if id, ok := s.byIndex[ifindex]; ok {
+	if id, ok := s.byKey[key]; ok {
 		return id
 	}
-	d, err := s.topo.Device(ifindex)
+	d, err := sp.topo.Device(ifindex)
 	if err != nil {
-		ns, name := s.topo.NetNS()
-		d = topology.Device{Key: topology.Key{NetNS: ns, Ifindex: ifindex}, NetNSName: name,
-			Name: fmt.Sprintf("if%d", ifindex), Kind: "gone"}
+		d = topology.Device{Key: key, NetNSName: sp.ns.Name, Name: fmt.Sprintf("if%d", ifindex), Kind: "gone"}
 	}
 	return s.add(d)
 }
@@ -127,12 +179,12 @@ func (s *Session) lookup(ifindex int32) uint32 {
 func (s *Session) changed(c topology.Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.byIndex[c.Device.Ifindex]
+	id, ok := s.byKey[c.Device.Key]
 	if !ok {
 		return
 	}
 	if c.Removed || s.table[id].Name != c.Device.Name {
-		delete(s.byIndex, c.Device.Ifindex)
+		delete(s.byKey, c.Device.Key)
 		s.gen.Add(1)
 		return
 	}
@@ -160,48 +212,75 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
 	defer wcancel()
-	if err := s.topo.Watch(wctx, s.changed, func(err error) { s.watchErr.Store(&err) }); err != nil {
-		// Capture still works; devices are described when first seen.
-		s.watchErr.Store(&err)
-	}
+	s.wctx = wctx
+	s.batches = make(chan *Batch, 16)
+	s.free = make(chan []byte, 32)
 
-	batches := make(chan *Batch, 4*len(s.socks))
-	free := make(chan []byte, 8*len(s.socks))
-	var wg sync.WaitGroup
-	for _, so := range s.socks {
-		wg.Add(1)
+	s.mu.Lock()
+	for _, sp := range s.order {
+		s.start(sp)
+	}
+	s.mu.Unlock()
+	if s.plan.Follow {
+		s.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			s.read(so, batches, free)
+			defer s.wg.Done()
+			s.follow(ctx)
 		}()
 	}
-	go func() { wg.Wait(); close(batches) }()
+	go func() { s.wg.Wait(); close(s.batches) }()
 
 	// Stopping: wait until the kernel retires partly filled blocks, then wake
 	// the readers; they deliver what the rings hold and end.
 	stopOnce := sync.Once{}
 	stop := func() {
 		stopOnce.Do(func() {
+			cancel()
+			s.mu.Lock()
+			s.stopped = true
+			s.mu.Unlock()
 			go func() {
 				time.Sleep(25 * time.Millisecond)
-				for _, so := range s.socks {
-					so.s.Wake()
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				for _, sp := range s.order {
+					for _, so := range sp.socks {
+						so.s.Wake()
+					}
 				}
 			}()
 		})
 	}
 	go func() { <-ctx.Done(); stop() }()
 
+	ticker, _ := sink.(Ticker)
+	tick := time.NewTicker(TickInterval)
+	defer tick.Stop()
 	var sightings uint64
 	var counts []uint64 // per interface id: in, out interleaved
 	var runErr error
-	for b := range batches {
+	for {
+		var b *Batch
+		select {
+		case b = <-s.batches:
+		case now := <-tick.C:
+			if ticker != nil && runErr == nil {
+				if err := ticker.Tick(now); err != nil {
+					runErr = fmt.Errorf("deliver: %w", err)
+					stop()
+				}
+			}
+			continue
+		}
+		if b == nil {
+			break
+		}
 		limit := -1
 		if s.plan.Count > 0 {
 			limit = s.plan.Count - int(sightings)
 		}
 		if runErr != nil || limit == 0 {
-			recycle(free, b)
+			s.recycle(b)
 			continue
 		}
 		counts = account(b, limit, counts)
@@ -216,7 +295,7 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 			runErr = fmt.Errorf("deliver: %w", err)
 			stop()
 		}
-		recycle(free, b)
+		s.recycle(b)
 	}
 	// Devices seen in the last moments and not yet announced.
 	s.mu.Lock()
@@ -231,9 +310,124 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	return st, runErr
 }
 
-func recycle(free chan []byte, b *Batch) {
+// start begins reading sp's sockets. s.mu must be held.
+func (s *Session) start(sp *space) {
+	ctx, cancel := context.WithCancel(s.wctx)
+	sp.unwatch = cancel
+	if err := sp.topo.Watch(ctx, s.changed, func(err error) { s.watchErr.Store(&err) }); err != nil {
+		// Capture still works; devices are described when first seen.
+		s.watchErr.Store(&err)
+	}
+	sp.live.Store(int32(len(sp.socks)))
+	for _, so := range sp.socks {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.read(so)
+			if so.retired.Load() {
+				// Our sockets keep the namespace alive: release them, and
+				// the netlink sockets with the last one, so the kernel can
+				// free it.
+				so.s.Close()
+				if sp.live.Add(-1) == 0 {
+					sp.unwatch()
+					sp.closeTopo()
+				}
+			}
+		}()
+	}
+}
+
+// followInterval is how often --netns all looks for new namespaces.
+const followInterval = 500 * time.Millisecond
+
+// follow opens sockets in namespaces that appear, and releases those of
+// namespaces that are gone, until ctx ends.
+func (s *Session) follow(ctx context.Context) {
+	t := time.NewTicker(followInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		all, err := netns.All()
+		if err != nil {
+			s.watchErr.Store(&err)
+			continue
+		}
+		own, _ := netns.Current()
+		found := map[netns.ID]bool{}
+		for _, e := range all {
+			found[e.ID] = true
+			s.mu.Lock()
+			_, known := s.spaces[e.ID]
+			s.mu.Unlock()
+			if known {
+				continue
+			}
+			if e.ID == own {
+				e.Path = ""
+			}
+			s.addSpace(e)
+		}
+		s.mu.Lock()
+		for _, sp := range s.order {
+			if !sp.followed || found[sp.ns.ID] {
+				sp.missed = 0
+				continue
+			}
+			// Our sockets keep a namespace alive after its last process
+			// left; it counts as gone when discovery misses it twice.
+			if sp.missed++; sp.missed == 2 {
+				for _, so := range sp.socks {
+					so.retired.Store(true)
+					so.s.Wake()
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// addSpace opens the planned sockets of a namespace found while running.
+func (s *Session) addSpace(e netns.Entry) {
+	r, err := topology.Open(e.Path)
+	if err != nil {
+		return // gone already
+	}
+	devs, err := r.Devices()
+	r.Close()
+	if err != nil {
+		return
+	}
+	plans := s.plan.SocketsFor(Space{Entry: e, Devices: devs}, nil)
+	if len(plans) == 0 {
+		// Nothing to capture there, but remember it so it is not re-read.
+		s.mu.Lock()
+		s.spaces[e.ID] = &space{ns: e}
+		s.mu.Unlock()
+		return
+	}
+	sp, err := s.openSpace(e, plans, true)
+	if err != nil {
+		if !errors.Is(err, errStopped) {
+			err = fmt.Errorf("namespace %s appeared but cannot be captured: %w", e.Label(), err)
+			s.watchErr.Store(&err)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped {
+		s.start(sp)
+	}
+}
+
+func (s *Session) recycle(b *Batch) {
 	select {
-	case free <- b.Records[:0]:
+	case s.free <- b.Records[:0]:
 	default:
 	}
 }
@@ -265,10 +459,10 @@ func account(b *Batch, limit int, counts []uint64) []uint64 {
 }
 
 // read is one socket's loop: ring blocks → records → batches.
-func (s *Session) read(so *sock, out chan<- *Batch, free chan []byte) {
+func (s *Session) read(so *sock) {
 	newBuf := func() []byte {
 		select {
-		case b := <-free:
+		case b := <-s.free:
 			return b
 		default:
 			return make([]byte, 0, s.plan.BlockSize+64<<10)
@@ -279,7 +473,7 @@ func (s *Session) read(so *sock, out chan<- *Batch, free chan []byte) {
 		if so.n == 0 {
 			return
 		}
-		out <- &Batch{Records: so.buf, Count: so.n}
+		s.batches <- &Batch{Records: so.buf, Count: so.n, Source: so.id}
 		so.buf, so.n = newBuf(), 0
 	}
 	fn := func(p *afpacket.Packet) { s.append(so, p) }
@@ -302,7 +496,7 @@ func (s *Session) append(so *sock, p *afpacket.Packet) {
 	}
 	id, ok := so.cache[p.Ifindex]
 	if !ok {
-		id = s.lookup(p.Ifindex)
+		id = s.lookup(so.space, p.Ifindex)
 		so.cache[p.Ifindex] = id
 	}
 	h := record.Header{
@@ -330,6 +524,7 @@ func (s *Session) append(so *sock, p *afpacket.Packet) {
 func (s *Session) stats(sightings uint64, counts []uint64) Stats {
 	st := Stats{Sightings: sightings}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, d := range s.table {
 		ds := DeviceStats{Device: d}
 		if i := int(d.ID) * 2; i+1 < len(counts) {
@@ -337,15 +532,24 @@ func (s *Session) stats(sightings uint64, counts []uint64) Stats {
 		}
 		st.Devices = append(st.Devices, ds)
 	}
-	s.mu.Unlock()
-	for _, so := range s.socks {
-		k, _ := so.s.Stats()
-		st.Sockets = append(st.Sockets, SocketStats{Device: so.plan.Device, Packets: k.Packets, Drops: k.Drops})
+	for _, sp := range s.order {
+		if len(sp.socks) > 0 {
+			st.Namespaces++
+		}
+		label := ""
+		if sp.ns.Path != "" {
+			label = sp.ns.Label()
+		}
+		for _, so := range sp.socks {
+			k, _ := so.s.Stats()
+			st.Sockets = append(st.Sockets, SocketStats{NetNS: sp.ns.ID, Label: label, Device: so.plan.Device, Packets: k.Packets, Drops: k.Drops})
+		}
 	}
 	return st
 }
 
-// WatchError returns the error that stopped the device watch, if any.
+// WatchError returns the error that stopped a device watch or namespace
+// discovery, if any.
 func (s *Session) WatchError() error {
 	if p := s.watchErr.Load(); p != nil {
 		return *p
@@ -357,8 +561,25 @@ func (s *Session) WatchError() error {
 func (s *Session) Close() { s.close() }
 
 func (s *Session) close() {
-	for _, so := range s.socks {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for _, sp := range s.order {
+		sp.close()
+	}
+}
+
+func (sp *space) close() {
+	for _, so := range sp.socks {
 		so.s.Close()
 	}
-	s.topo.Close()
+	sp.closeTopo()
+}
+
+func (sp *space) closeTopo() {
+	sp.topoOnce.Do(func() {
+		if sp.topo != nil {
+			sp.topo.Close()
+		}
+	})
 }

@@ -2,13 +2,34 @@ package tracer
 
 import (
 	"context"
+	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
+
+func labSpace(t *testing.T, l *lab.Lab, role string) Space {
+	t.Helper()
+	e, err := netns.Resolve(l.Path(role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := topology.Open(e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	devs, err := r.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Space{Entry: e, Devices: devs}
+}
 
 // TestSessionInOtherNamespace captures in a lab namespace (not the test's
 // own), and checks that every record's device was announced first, with its
@@ -16,16 +37,7 @@ import (
 func TestSessionInOtherNamespace(t *testing.T) {
 	l := lab.NewPair(t)
 
-	r, err := topology.Open(l.Path("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	devs, err := r.Devices()
-	r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := NewPlan(Options{NetNS: l.Path("a"), Count: 7}, devs)
+	plan, err := NewPlan(Options{Count: 7}, []Space{labSpace(t, l, "a")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +116,88 @@ func TestSessionInOtherNamespace(t *testing.T) {
 	}
 	if onVA == 0 || statVA != onVA {
 		t.Errorf("va out: %d records, stats say %d", onVA, statVA)
+	}
+}
+
+// TestSessionFollowsNamespaces captures with Follow (--netns all): a
+// namespace created during the capture is picked up, and once it is
+// deleted our sockets let it go, so its veth peer disappears as it would
+// without ifacetrace.
+func TestSessionFollowsNamespaces(t *testing.T) {
+	l := lab.NewPair(t)
+	plan, err := NewPlan(Options{Follow: true}, []Space{labSpace(t, l, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[string]int{} // NETNS/IFNAME → records
+	names := map[uint32]string{}
+	done := make(chan struct{})
+	var st Stats
+	var runErr error
+	go func() {
+		defer close(done)
+		st, runErr = s.Run(ctx, SinkFunc(func(b *Batch) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, d := range b.Devices {
+				names[d.ID] = d.NetNSName + "/" + d.Name
+			}
+			rd := record.NewReader(b.Records)
+			for {
+				var h record.Header
+				_, ok, err := rd.Next(&h)
+				if err != nil || !ok {
+					return err
+				}
+				seen[names[h.Iface]]++
+			}
+		}))
+	}()
+
+	l.AddNS("c")
+	l.Veth("a", "ac", "c", "ca")
+	l.Addr("a", "ac", "10.200.8.1/24")
+	l.Addr("c", "ca", "10.200.8.2/24")
+	ca := l.NS("c") + "/ca"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.SendUDP("c", "10.200.8.1", 9, 0, []byte("hello"))
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		n := seen[ca]
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sighting on %s within 5s of its namespace appearing; seen %v", ca, seen)
+		}
+	}
+
+	l.DelNS("c")
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if err := exec.Command("ip", "-n", l.NS("a"), "link", "show", "ac").Run(); err != nil {
+			break // the namespace was freed, and with it the veth pair
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("veth peer of a deleted namespace still exists after 5s: the capture keeps the namespace alive")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if st.Namespaces < 2 {
+		t.Errorf("stats: %d namespaces, want at least 2", st.Namespaces)
 	}
 }

@@ -21,7 +21,6 @@ import (
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
-	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
 func captureFlags() []cli.Flag {
@@ -32,7 +31,7 @@ func captureFlags() []cli.Flag {
 		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` sightings"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `TIME` (e.g. 30s, 5m)"},
 		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng"},
-		&cli.StringFlag{Name: "netns", Usage: "capture in namespace `NS`: a name in /run/netns or a path such as /proc/PID/ns/net"},
+		&cli.StringSliceFlag{Name: "netns", Usage: netnsUsage},
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
 		&cli.StringFlag{Name: "ready-file", Usage: "create `PATH` once every socket is open (for scripts)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print what would be opened and exit"},
@@ -40,7 +39,7 @@ func captureFlags() []cli.Flag {
 }
 
 // options turns flags into tracer options.
-func options(c *cli.Context) (tracer.Options, error) {
+func options(c *cli.Context) (tracer.Options, []netns.Entry, error) {
 	o := tracer.Options{
 		Interfaces:  c.StringSlice("interface"),
 		Promiscuous: c.Bool("promisc"),
@@ -49,23 +48,19 @@ func options(c *cli.Context) (tracer.Options, error) {
 		Duration:    c.Duration("duration"),
 		BufferSize:  c.Int("buffer-size") << 20,
 	}
-	if ns := c.String("netns"); ns != "" {
-		o.NetNS = netns.PathOf(ns)
-		if _, err := os.Stat(o.NetNS); err != nil {
-			return o, usagef("no namespace %q: %v (named namespaces are in %s)", ns, err, netns.RunDir)
-		}
-	}
 	if c.Args().Len() > 0 {
-		return o, usagef("unexpected arguments %q: filter expressions are not supported yet; capture everything and filter in Wireshark", strings.Join(c.Args().Slice(), " "))
+		return o, nil, usagef("unexpected arguments %q: filter expressions are not supported yet; capture everything and filter in Wireshark", strings.Join(c.Args().Slice(), " "))
 	}
 	if o.SnapLen < 0 || o.Count < 0 || o.Duration < 0 || o.BufferSize < 0 {
-		return o, usagef("--snaplen, --count, --duration and --buffer-size must not be negative")
+		return o, nil, usagef("--snaplen, --count, --duration and --buffer-size must not be negative")
 	}
-	return o, nil
+	entries, follow, err := selectNamespaces(c.StringSlice("netns"))
+	o.Follow = follow
+	return o, entries, err
 }
 
 func captureAction(c *cli.Context) error {
-	opts, err := options(c)
+	opts, entries, err := options(c)
 	if err != nil {
 		return err
 	}
@@ -73,16 +68,11 @@ func captureAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	topo, err := topology.Open(opts.NetNS)
+	spaces, err := spacesOf(entries)
 	if err != nil {
 		return err
 	}
-	devs, err := topo.Devices()
-	topo.Close()
-	if err != nil {
-		return err
-	}
-	plan, err := tracer.NewPlan(opts, devs)
+	plan, err := tracer.NewPlan(opts, spaces)
 	if err != nil {
 		return err
 	}

@@ -51,16 +51,24 @@ func deviceToPB(d tracer.Device, own netns.ID) *pb.Interface {
 func statsToPB(st tracer.Stats, plan *tracer.Plan, start, end time.Time) *pb.Stats {
 	out := &pb.Stats{StartUnixNano: start.UnixNano(), EndUnixNano: end.UnixNano(), Sightings: st.Sightings}
 	// A device's drops are known only when it had a socket of its own.
-	own := map[string]uint64{}
+	type devKey struct {
+		ns   netns.ID
+		name string
+	}
+	own := map[devKey]uint64{}
 	for _, s := range st.Sockets {
-		out.Sockets = append(out.Sockets, &pb.SocketStats{Device: s.Device, Packets: s.Packets, Drops: s.Drops})
+		name := s.Device
+		if s.Label != "" {
+			name = s.Label + "/" + s.Device
+		}
+		out.Sockets = append(out.Sockets, &pb.SocketStats{Device: name, Packets: s.Packets, Drops: s.Drops})
 		if s.Device != "any" {
-			own[s.Device] = s.Drops
+			own[devKey{s.NetNS, s.Device}] = s.Drops
 		}
 	}
 	for _, d := range st.Devices {
 		is := &pb.InterfaceStats{Id: d.ID, ReceivedIn: d.In, ReceivedOut: d.Out}
-		if drops, ok := own[d.Name]; ok {
+		if drops, ok := own[devKey{d.NetNS, d.Name}]; ok {
 			is.HasDropped, is.Dropped = true, drops
 		}
 		out.Interfaces = append(out.Interfaces, is)

@@ -16,27 +16,27 @@ func interfacesCommand() *cli.Command {
 		Usage: "list the devices of a namespace: kind, state, master, veth peer, addresses",
 		Description: `Examples:
    ifacetrace interfaces                 devices of this namespace
-   sudo ifacetrace interfaces --netns c1 devices of the namespace named c1`,
+   sudo ifacetrace interfaces --netns c1 devices of the namespace named c1
+   sudo ifacetrace interfaces --netns all every namespace's devices, veth peers across them`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "netns", Usage: "namespace `NS`: a name in /run/netns or a path"},
+			&cli.StringSliceFlag{Name: "netns", Usage: "namespace `SEL` (repeatable): a name in /run/netns, a path, pid:N, or all"},
 		},
 		Action: func(c *cli.Context) error {
-			path := ""
-			if ns := c.String("netns"); ns != "" {
-				path = netns.PathOf(ns)
-			}
-			r, err := topology.Open(path)
+			entries, _, err := selectNamespaces(c.StringSlice("netns"))
 			if err != nil {
 				return err
 			}
-			defer r.Close()
-			devs, err := r.Devices()
+			spaces, err := spacesOf(entries)
 			if err != nil {
 				return err
 			}
 			own, _ := netns.Current()
 			tw := tabwriter.NewWriter(c.App.Writer, 2, 8, 2, ' ', 0)
 			fmt.Fprintln(tw, "INDEX\tNAME\tKIND\tSTATE\tMASTER\tPEER\tADDRESSES")
+			var devs []topology.Device
+			for _, sp := range spaces {
+				devs = append(devs, sp.Devices...)
+			}
 			for _, d := range devs {
 				master, peer := "-", "-"
 				if d.Master != nil {

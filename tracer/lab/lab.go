@@ -75,6 +75,13 @@ func (l *Lab) AddNS(role string) string {
 	return name
 }
 
+// DelNS removes role's namespace now, as a container runtime would.
+func (l *Lab) DelNS(role string) {
+	l.t.Helper()
+	l.IP("netns", "del", l.NS(role))
+	delete(l.names, role)
+}
+
 // NS returns the namespace name of role.
 func (l *Lab) NS(role string) string {
 	n, ok := l.names[role]

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,9 @@ func (id ID) IsZero() bool { return id == ID{} }
 
 // String returns the inode, as `ip netns identify` and lsns show it.
 func (id ID) String() string { return "netns:" + strconv.FormatUint(id.Ino, 10) }
+
+// ErrSelector reports a --netns selector that is not well formed.
+var ErrSelector = errors.New("bad namespace selector")
 
 // RunDir is where iproute2 keeps named namespaces.
 const RunDir = "/run/netns"
@@ -50,4 +54,20 @@ func PathOf(nameOrPath string) string {
 		return nameOrPath
 	}
 	return filepath.Join(RunDir, nameOrPath)
+}
+
+// Entry is a namespace found on the host: its identity, its /run/netns name
+// (if any) and a path that opens it.
+type Entry struct {
+	ID   ID
+	Name string // "" when it has no /run/netns name
+	Path string // /run/netns/NAME, or /proc/PID/ns/net of one of its processes
+}
+
+// Label is the namespace's name, or its inode when it has none.
+func (e Entry) Label() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return strconv.FormatUint(e.ID.Ino, 10)
 }

@@ -156,8 +156,8 @@ type Subscriptions struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Packets       bool                   `protobuf:"varint,1,opt,name=packets,proto3" json:"packets,omitempty"`                            // packet records (headers)
 	PacketBytes   bool                   `protobuf:"varint,2,opt,name=packet_bytes,json=packetBytes,proto3" json:"packet_bytes,omitempty"` // with the captured bytes; without, records carry no data
-	Traces        bool                   `protobuf:"varint,3,opt,name=traces,proto3" json:"traces,omitempty"`                              // reserved for correlated traces
-	Flows         bool                   `protobuf:"varint,4,opt,name=flows,proto3" json:"flows,omitempty"`                                // reserved for flows
+	Traces        bool                   `protobuf:"varint,3,opt,name=traces,proto3" json:"traces,omitempty"`                              // correlated traces (every copy of one packet)
+	Flows         bool                   `protobuf:"varint,4,opt,name=flows,proto3" json:"flows,omitempty"`                                // flows (traces per conversation), on expiry and at the end
 	Topology      bool                   `protobuf:"varint,5,opt,name=topology,proto3" json:"topology,omitempty"`                          // reserved for topology snapshots
 	Stats         bool                   `protobuf:"varint,6,opt,name=stats,proto3" json:"stats,omitempty"`                                // capture statistics (at least once, at the end)
 	unknownFields protoimpl.UnknownFields
@@ -527,7 +527,12 @@ type Batch struct {
 	Records     []byte `protobuf:"bytes,3,opt,name=records,proto3" json:"records,omitempty"`
 	RecordCount uint32 `protobuf:"varint,4,opt,name=record_count,json=recordCount,proto3" json:"record_count,omitempty"`
 	// Set on the last batch of a run (and possibly earlier, periodically).
-	Stats         *Stats `protobuf:"bytes,5,opt,name=stats,proto3" json:"stats,omitempty"`
+	Stats *Stats `protobuf:"bytes,5,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Traces completed since the last batch. Every record that carries a
+	// trace id comes in the same batch as its trace, or a later one.
+	Traces []*Trace `protobuf:"bytes,6,rep,name=traces,proto3" json:"traces,omitempty"`
+	// Flows that expired, and at the end of the run every flow still open.
+	Flows         []*Flow `protobuf:"bytes,7,rep,name=flows,proto3" json:"flows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -597,6 +602,462 @@ func (x *Batch) GetStats() *Stats {
 	return nil
 }
 
+func (x *Batch) GetTraces() []*Trace {
+	if x != nil {
+		return x.Traces
+	}
+	return nil
+}
+
+func (x *Batch) GetFlows() []*Flow {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+// A trace is every sighting of one packet, in time order.
+type Trace struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`                                           // also the records' trace id and pcapng epb_packetid
+	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // first sighting
+	TransitNanos int64                  `protobuf:"varint,3,opt,name=transit_nanos,json=transitNanos,proto3" json:"transit_nanos,omitempty"`   // last sighting minus first
+	Hops         []*Hop                 `protobuf:"bytes,4,rep,name=hops,proto3" json:"hops,omitempty"`
+	// What changed between hops, in order, e.g. "SNAT 10.200.1.2→10.200.2.1".
+	Changes       []string `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	Summary       string   `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`              // one-line description of the packet at its first hop
+	Path          string   `protobuf:"bytes,7,opt,name=path,proto3" json:"path,omitempty"`                    // the hops as "NETNS/IFNAME dir → ..."
+	FlowId        uint64   `protobuf:"varint,8,opt,name=flow_id,json=flowId,proto3" json:"flow_id,omitempty"` // the flow it belongs to; 0 for none (e.g. ARP)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Trace) Reset() {
+	*x = Trace{}
+	mi := &file_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Trace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Trace) ProtoMessage() {}
+
+func (x *Trace) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Trace.ProtoReflect.Descriptor instead.
+func (*Trace) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Trace) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Trace) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *Trace) GetTransitNanos() int64 {
+	if x != nil {
+		return x.TransitNanos
+	}
+	return 0
+}
+
+func (x *Trace) GetHops() []*Hop {
+	if x != nil {
+		return x.Hops
+	}
+	return nil
+}
+
+func (x *Trace) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *Trace) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Trace) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Trace) GetFlowId() uint64 {
+	if x != nil {
+		return x.FlowId
+	}
+	return 0
+}
+
+// A hop is one sighting of a traced packet.
+type Hop struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InterfaceId   uint32                 `protobuf:"varint,1,opt,name=interface_id,json=interfaceId,proto3" json:"interface_id,omitempty"` // Interface.id
+	Direction     string                 `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`                         // "in" or "out"
+	TimeUnixNano  int64                  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	Length        uint32                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"` // original length of the frame
+	Tuple         *Tuple                 `protobuf:"bytes,5,opt,name=tuple,proto3" json:"tuple,omitempty"`    // the packet's addresses here
+	Ttl           uint32                 `protobuf:"varint,6,opt,name=ttl,proto3" json:"ttl,omitempty"`       // IPv4 TTL or IPv6 hop limit; 0 when not IP
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hop) Reset() {
+	*x = Hop{}
+	mi := &file_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hop) ProtoMessage() {}
+
+func (x *Hop) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hop.ProtoReflect.Descriptor instead.
+func (*Hop) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Hop) GetInterfaceId() uint32 {
+	if x != nil {
+		return x.InterfaceId
+	}
+	return 0
+}
+
+func (x *Hop) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *Hop) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *Hop) GetLength() uint32 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *Hop) GetTuple() *Tuple {
+	if x != nil {
+		return x.Tuple
+	}
+	return nil
+}
+
+func (x *Hop) GetTtl() uint32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+// Tuple is what a packet's addresses were at one hop.
+type Tuple struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proto         string                 `protobuf:"bytes,1,opt,name=proto,proto3" json:"proto,omitempty"` // "tcp", "udp", "icmp", "icmp6", "arp", or the number
+	Src           string                 `protobuf:"bytes,2,opt,name=src,proto3" json:"src,omitempty"`     // IP address (or ARP sender)
+	Dst           string                 `protobuf:"bytes,3,opt,name=dst,proto3" json:"dst,omitempty"`
+	Sport         uint32                 `protobuf:"varint,4,opt,name=sport,proto3" json:"sport,omitempty"` // TCP/UDP port; ICMP echo id
+	Dport         uint32                 `protobuf:"varint,5,opt,name=dport,proto3" json:"dport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tuple) Reset() {
+	*x = Tuple{}
+	mi := &file_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tuple) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tuple) ProtoMessage() {}
+
+func (x *Tuple) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tuple.ProtoReflect.Descriptor instead.
+func (*Tuple) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Tuple) GetProto() string {
+	if x != nil {
+		return x.Proto
+	}
+	return ""
+}
+
+func (x *Tuple) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *Tuple) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *Tuple) GetSport() uint32 {
+	if x != nil {
+		return x.Sport
+	}
+	return 0
+}
+
+func (x *Tuple) GetDport() uint32 {
+	if x != nil {
+		return x.Dport
+	}
+	return 0
+}
+
+// A flow is the traces of one conversation in both directions, keyed by the
+// originator's tuple before any NAT.
+type Flow struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tuple          *Tuple                 `protobuf:"bytes,2,opt,name=tuple,proto3" json:"tuple,omitempty"` // as first seen at the originator, before NAT
+	FirstUnixNano  int64                  `protobuf:"varint,3,opt,name=first_unix_nano,json=firstUnixNano,proto3" json:"first_unix_nano,omitempty"`
+	LastUnixNano   int64                  `protobuf:"varint,4,opt,name=last_unix_nano,json=lastUnixNano,proto3" json:"last_unix_nano,omitempty"`
+	PacketsForward uint64                 `protobuf:"varint,5,opt,name=packets_forward,json=packetsForward,proto3" json:"packets_forward,omitempty"` // traces from the originator
+	PacketsReverse uint64                 `protobuf:"varint,6,opt,name=packets_reverse,json=packetsReverse,proto3" json:"packets_reverse,omitempty"`
+	BytesForward   uint64                 `protobuf:"varint,7,opt,name=bytes_forward,json=bytesForward,proto3" json:"bytes_forward,omitempty"` // at the first hop of each trace
+	BytesReverse   uint64                 `protobuf:"varint,8,opt,name=bytes_reverse,json=bytesReverse,proto3" json:"bytes_reverse,omitempty"`
+	Paths          []*PathCount           `protobuf:"bytes,9,rep,name=paths,proto3" json:"paths,omitempty"`
+	Nat            []string               `protobuf:"bytes,10,rep,name=nat,proto3" json:"nat,omitempty"`      // distinct changes seen, e.g. "SNAT 10.200.1.2→10.200.2.1"
+	Final          bool                   `protobuf:"varint,11,opt,name=final,proto3" json:"final,omitempty"` // sent at the end of the run rather than on expiry
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Flow) Reset() {
+	*x = Flow{}
+	mi := &file_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Flow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Flow) ProtoMessage() {}
+
+func (x *Flow) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Flow.ProtoReflect.Descriptor instead.
+func (*Flow) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Flow) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Flow) GetTuple() *Tuple {
+	if x != nil {
+		return x.Tuple
+	}
+	return nil
+}
+
+func (x *Flow) GetFirstUnixNano() int64 {
+	if x != nil {
+		return x.FirstUnixNano
+	}
+	return 0
+}
+
+func (x *Flow) GetLastUnixNano() int64 {
+	if x != nil {
+		return x.LastUnixNano
+	}
+	return 0
+}
+
+func (x *Flow) GetPacketsForward() uint64 {
+	if x != nil {
+		return x.PacketsForward
+	}
+	return 0
+}
+
+func (x *Flow) GetPacketsReverse() uint64 {
+	if x != nil {
+		return x.PacketsReverse
+	}
+	return 0
+}
+
+func (x *Flow) GetBytesForward() uint64 {
+	if x != nil {
+		return x.BytesForward
+	}
+	return 0
+}
+
+func (x *Flow) GetBytesReverse() uint64 {
+	if x != nil {
+		return x.BytesReverse
+	}
+	return 0
+}
+
+func (x *Flow) GetPaths() []*PathCount {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *Flow) GetNat() []string {
+	if x != nil {
+		return x.Nat
+	}
+	return nil
+}
+
+func (x *Flow) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+type PathCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathCount) Reset() {
+	*x = PathCount{}
+	mi := &file_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathCount) ProtoMessage() {}
+
+func (x *PathCount) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathCount.ProtoReflect.Descriptor instead.
+func (*PathCount) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PathCount) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PathCount) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type Interface struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`    // what records call it
@@ -622,7 +1083,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +1095,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +1108,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Interface) GetId() uint32 {
@@ -776,13 +1237,14 @@ type Stats struct {
 	Sightings     uint64                 `protobuf:"varint,3,opt,name=sightings,proto3" json:"sightings,omitempty"`
 	Interfaces    []*InterfaceStats      `protobuf:"bytes,4,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
 	Sockets       []*SocketStats         `protobuf:"bytes,5,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	Correlation   *CorrelationStats      `protobuf:"bytes,6,opt,name=correlation,proto3" json:"correlation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1256,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1269,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Stats) GetStartUnixNano() int64 {
@@ -845,6 +1307,113 @@ func (x *Stats) GetSockets() []*SocketStats {
 	return nil
 }
 
+func (x *Stats) GetCorrelation() *CorrelationStats {
+	if x != nil {
+		return x.Correlation
+	}
+	return nil
+}
+
+type CorrelationStats struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Traces         uint64                 `protobuf:"varint,1,opt,name=traces,proto3" json:"traces,omitempty"`
+	MultiHopTraces uint64                 `protobuf:"varint,2,opt,name=multi_hop_traces,json=multiHopTraces,proto3" json:"multi_hop_traces,omitempty"` // traces with more than one sighting
+	Flows          uint64                 `protobuf:"varint,3,opt,name=flows,proto3" json:"flows,omitempty"`
+	EvictedTraces  uint64                 `protobuf:"varint,4,opt,name=evicted_traces,json=evictedTraces,proto3" json:"evicted_traces,omitempty"` // closed early because the table was full
+	LateSightings  uint64                 `protobuf:"varint,5,opt,name=late_sightings,json=lateSightings,proto3" json:"late_sightings,omitempty"` // arrived after their window had passed
+	Undecoded      uint64                 `protobuf:"varint,6,opt,name=undecoded,proto3" json:"undecoded,omitempty"`                              // sightings the decoder could not read (own trace each)
+	WindowNanos    int64                  `protobuf:"varint,7,opt,name=window_nanos,json=windowNanos,proto3" json:"window_nanos,omitempty"`
+	MaxTraces      uint32                 `protobuf:"varint,8,opt,name=max_traces,json=maxTraces,proto3" json:"max_traces,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CorrelationStats) Reset() {
+	*x = CorrelationStats{}
+	mi := &file_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorrelationStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorrelationStats) ProtoMessage() {}
+
+func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorrelationStats.ProtoReflect.Descriptor instead.
+func (*CorrelationStats) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CorrelationStats) GetTraces() uint64 {
+	if x != nil {
+		return x.Traces
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetMultiHopTraces() uint64 {
+	if x != nil {
+		return x.MultiHopTraces
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetFlows() uint64 {
+	if x != nil {
+		return x.Flows
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetEvictedTraces() uint64 {
+	if x != nil {
+		return x.EvictedTraces
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetLateSightings() uint64 {
+	if x != nil {
+		return x.LateSightings
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetUndecoded() uint64 {
+	if x != nil {
+		return x.Undecoded
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetWindowNanos() int64 {
+	if x != nil {
+		return x.WindowNanos
+	}
+	return 0
+}
+
+func (x *CorrelationStats) GetMaxTraces() uint32 {
+	if x != nil {
+		return x.MaxTraces
+	}
+	return 0
+}
+
 type InterfaceStats struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -859,7 +1428,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1440,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1453,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InterfaceStats) GetId() uint32 {
@@ -924,7 +1493,7 @@ func (x *InterfaceStats) GetDropped() uint64 {
 
 type SocketStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`    // "any" or the device name
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`    // "any" or the device name, NETNS/ for other namespaces
 	Packets       uint64                 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"` // handed to the socket, dropped ones included
 	Drops         uint64                 `protobuf:"varint,3,opt,name=drops,proto3" json:"drops,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -933,7 +1502,7 @@ type SocketStats struct {
 
 func (x *SocketStats) Reset() {
 	*x = SocketStats{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1514,7 @@ func (x *SocketStats) String() string {
 func (*SocketStats) ProtoMessage() {}
 
 func (x *SocketStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1527,7 @@ func (x *SocketStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketStats.ProtoReflect.Descriptor instead.
 func (*SocketStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SocketStats) GetDevice() string {
@@ -994,7 +1563,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1575,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1588,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Report) GetLines() []string {
@@ -1058,7 +1627,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1639,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1652,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type FinishResponse struct {
@@ -1097,7 +1666,7 @@ type FinishResponse struct {
 
 func (x *FinishResponse) Reset() {
 	*x = FinishResponse{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1678,7 @@ func (x *FinishResponse) String() string {
 func (*FinishResponse) ProtoMessage() {}
 
 func (x *FinishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1691,7 @@ func (x *FinishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishResponse.ProtoReflect.Descriptor instead.
 func (*FinishResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FinishResponse) GetFiles() []string {
@@ -1191,7 +1760,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fcommand_line\x18\b \x03(\tR\vcommandLine\x12#\n" +
 	"\rrecord_layout\x18\t \x01(\rR\frecordLayout\"/\n" +
 	"\x11ConfigureResponse\x12\x1a\n" +
-	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xca\x01\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xb1\x02\n" +
 	"\x05Batch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12?\n" +
 	"\n" +
@@ -1199,7 +1768,47 @@ const file_plugin_proto_rawDesc = "" +
 	"interfaces\x12\x18\n" +
 	"\arecords\x18\x03 \x01(\fR\arecords\x12!\n" +
 	"\frecord_count\x18\x04 \x01(\rR\vrecordCount\x121\n" +
-	"\x05stats\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.StatsR\x05stats\"\x98\x03\n" +
+	"\x05stats\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.StatsR\x05stats\x123\n" +
+	"\x06traces\x18\x06 \x03(\v2\x1b.ifacetrace.plugin.v1.TraceR\x06traces\x120\n" +
+	"\x05flows\x18\a \x03(\v2\x1a.ifacetrace.plugin.v1.FlowR\x05flows\"\xf2\x01\n" +
+	"\x05Trace\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12#\n" +
+	"\rtransit_nanos\x18\x03 \x01(\x03R\ftransitNanos\x12-\n" +
+	"\x04hops\x18\x04 \x03(\v2\x19.ifacetrace.plugin.v1.HopR\x04hops\x12\x18\n" +
+	"\achanges\x18\x05 \x03(\tR\achanges\x12\x18\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\x12\x12\n" +
+	"\x04path\x18\a \x01(\tR\x04path\x12\x17\n" +
+	"\aflow_id\x18\b \x01(\x04R\x06flowId\"\xc9\x01\n" +
+	"\x03Hop\x12!\n" +
+	"\finterface_id\x18\x01 \x01(\rR\vinterfaceId\x12\x1c\n" +
+	"\tdirection\x18\x02 \x01(\tR\tdirection\x12$\n" +
+	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\rR\x06length\x121\n" +
+	"\x05tuple\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05tuple\x12\x10\n" +
+	"\x03ttl\x18\x06 \x01(\rR\x03ttl\"m\n" +
+	"\x05Tuple\x12\x14\n" +
+	"\x05proto\x18\x01 \x01(\tR\x05proto\x12\x10\n" +
+	"\x03src\x18\x02 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x03 \x01(\tR\x03dst\x12\x14\n" +
+	"\x05sport\x18\x04 \x01(\rR\x05sport\x12\x14\n" +
+	"\x05dport\x18\x05 \x01(\rR\x05dport\"\x92\x03\n" +
+	"\x04Flow\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
+	"\x05tuple\x18\x02 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05tuple\x12&\n" +
+	"\x0ffirst_unix_nano\x18\x03 \x01(\x03R\rfirstUnixNano\x12$\n" +
+	"\x0elast_unix_nano\x18\x04 \x01(\x03R\flastUnixNano\x12'\n" +
+	"\x0fpackets_forward\x18\x05 \x01(\x04R\x0epacketsForward\x12'\n" +
+	"\x0fpackets_reverse\x18\x06 \x01(\x04R\x0epacketsReverse\x12#\n" +
+	"\rbytes_forward\x18\a \x01(\x04R\fbytesForward\x12#\n" +
+	"\rbytes_reverse\x18\b \x01(\x04R\fbytesReverse\x125\n" +
+	"\x05paths\x18\t \x03(\v2\x1f.ifacetrace.plugin.v1.PathCountR\x05paths\x12\x10\n" +
+	"\x03nat\x18\n" +
+	" \x03(\tR\x03nat\x12\x14\n" +
+	"\x05final\x18\v \x01(\bR\x05final\"5\n" +
+	"\tPathCount\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\x98\x03\n" +
 	"\tInterface\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1219,7 +1828,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04peer\x18\x0e \x01(\tR\x04peer\x12\x1c\n" +
 	"\taddresses\x18\x0f \x03(\tR\taddresses\x12 \n" +
 	"\vdescription\x18\x10 \x01(\tR\vdescription\x12\x18\n" +
-	"\asnaplen\x18\x11 \x01(\rR\asnaplen\"\xf4\x01\n" +
+	"\asnaplen\x18\x11 \x01(\rR\asnaplen\"\xbe\x02\n" +
 	"\x05Stats\x12&\n" +
 	"\x0fstart_unix_nano\x18\x01 \x01(\x03R\rstartUnixNano\x12\"\n" +
 	"\rend_unix_nano\x18\x02 \x01(\x03R\vendUnixNano\x12\x1c\n" +
@@ -1227,7 +1836,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"interfaces\x18\x04 \x03(\v2$.ifacetrace.plugin.v1.InterfaceStatsR\n" +
 	"interfaces\x12;\n" +
-	"\asockets\x18\x05 \x03(\v2!.ifacetrace.plugin.v1.SocketStatsR\asockets\"\x9f\x01\n" +
+	"\asockets\x18\x05 \x03(\v2!.ifacetrace.plugin.v1.SocketStatsR\asockets\x12H\n" +
+	"\vcorrelation\x18\x06 \x01(\v2&.ifacetrace.plugin.v1.CorrelationStatsR\vcorrelation\"\x98\x02\n" +
+	"\x10CorrelationStats\x12\x16\n" +
+	"\x06traces\x18\x01 \x01(\x04R\x06traces\x12(\n" +
+	"\x10multi_hop_traces\x18\x02 \x01(\x04R\x0emultiHopTraces\x12\x14\n" +
+	"\x05flows\x18\x03 \x01(\x04R\x05flows\x12%\n" +
+	"\x0eevicted_traces\x18\x04 \x01(\x04R\revictedTraces\x12%\n" +
+	"\x0elate_sightings\x18\x05 \x01(\x04R\rlateSightings\x12\x1c\n" +
+	"\tundecoded\x18\x06 \x01(\x04R\tundecoded\x12!\n" +
+	"\fwindow_nanos\x18\a \x01(\x03R\vwindowNanos\x12\x1d\n" +
+	"\n" +
+	"max_traces\x18\b \x01(\rR\tmaxTraces\"\x9f\x01\n" +
 	"\x0eInterfaceStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1f\n" +
 	"\vreceived_in\x18\x02 \x01(\x04R\n" +
@@ -1274,7 +1894,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: ifacetrace.plugin.v1.DescribeRequest
 	(*PluginInfo)(nil),        // 1: ifacetrace.plugin.v1.PluginInfo
@@ -1284,41 +1904,54 @@ var file_plugin_proto_goTypes = []any{
 	(*RunInfo)(nil),           // 5: ifacetrace.plugin.v1.RunInfo
 	(*ConfigureResponse)(nil), // 6: ifacetrace.plugin.v1.ConfigureResponse
 	(*Batch)(nil),             // 7: ifacetrace.plugin.v1.Batch
-	(*Interface)(nil),         // 8: ifacetrace.plugin.v1.Interface
-	(*Stats)(nil),             // 9: ifacetrace.plugin.v1.Stats
-	(*InterfaceStats)(nil),    // 10: ifacetrace.plugin.v1.InterfaceStats
-	(*SocketStats)(nil),       // 11: ifacetrace.plugin.v1.SocketStats
-	(*Report)(nil),            // 12: ifacetrace.plugin.v1.Report
-	(*FinishRequest)(nil),     // 13: ifacetrace.plugin.v1.FinishRequest
-	(*FinishResponse)(nil),    // 14: ifacetrace.plugin.v1.FinishResponse
-	nil,                       // 15: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 16: ifacetrace.plugin.v1.Report.CountersEntry
-	nil,                       // 17: ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	(*Trace)(nil),             // 8: ifacetrace.plugin.v1.Trace
+	(*Hop)(nil),               // 9: ifacetrace.plugin.v1.Hop
+	(*Tuple)(nil),             // 10: ifacetrace.plugin.v1.Tuple
+	(*Flow)(nil),              // 11: ifacetrace.plugin.v1.Flow
+	(*PathCount)(nil),         // 12: ifacetrace.plugin.v1.PathCount
+	(*Interface)(nil),         // 13: ifacetrace.plugin.v1.Interface
+	(*Stats)(nil),             // 14: ifacetrace.plugin.v1.Stats
+	(*CorrelationStats)(nil),  // 15: ifacetrace.plugin.v1.CorrelationStats
+	(*InterfaceStats)(nil),    // 16: ifacetrace.plugin.v1.InterfaceStats
+	(*SocketStats)(nil),       // 17: ifacetrace.plugin.v1.SocketStats
+	(*Report)(nil),            // 18: ifacetrace.plugin.v1.Report
+	(*FinishRequest)(nil),     // 19: ifacetrace.plugin.v1.FinishRequest
+	(*FinishResponse)(nil),    // 20: ifacetrace.plugin.v1.FinishResponse
+	nil,                       // 21: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 22: ifacetrace.plugin.v1.Report.CountersEntry
+	nil,                       // 23: ifacetrace.plugin.v1.FinishResponse.CountersEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: ifacetrace.plugin.v1.PluginInfo.wants:type_name -> ifacetrace.plugin.v1.Subscriptions
 	3,  // 1: ifacetrace.plugin.v1.PluginInfo.options:type_name -> ifacetrace.plugin.v1.OptionSpec
-	15, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	21, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
 	5,  // 3: ifacetrace.plugin.v1.ConfigureRequest.run:type_name -> ifacetrace.plugin.v1.RunInfo
-	8,  // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
-	9,  // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
-	10, // 6: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
-	11, // 7: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
-	16, // 8: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
-	17, // 9: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
-	0,  // 10: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
-	4,  // 11: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
-	7,  // 12: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
-	13, // 13: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
-	1,  // 14: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
-	6,  // 15: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
-	12, // 16: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
-	14, // 17: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
+	14, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
+	8,  // 6: ifacetrace.plugin.v1.Batch.traces:type_name -> ifacetrace.plugin.v1.Trace
+	11, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
+	9,  // 8: ifacetrace.plugin.v1.Trace.hops:type_name -> ifacetrace.plugin.v1.Hop
+	10, // 9: ifacetrace.plugin.v1.Hop.tuple:type_name -> ifacetrace.plugin.v1.Tuple
+	10, // 10: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
+	12, // 11: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
+	16, // 12: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
+	17, // 13: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
+	15, // 14: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
+	22, // 15: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
+	23, // 16: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	0,  // 17: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
+	4,  // 18: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
+	7,  // 19: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
+	19, // 20: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
+	1,  // 21: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
+	6,  // 22: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
+	18, // 23: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
+	20, // 24: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
+	21, // [21:25] is the sub-list for method output_type
+	17, // [17:21] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1332,7 +1965,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
