@@ -18,7 +18,7 @@ test: lint proto-check ## lint, verify generated code, run every test (root: bui
 	$(GO) test -count=1 -timeout 15m ./...
 
 unit: ## run the tests that need no privilege
-	$(GO) test -count=1 ./pcap/... ./plugins/... ./tracer/afpacket/ ./tracer/
+	$(GO) test -count=1 ./pcap/... ./plugins/... ./tracer/afpacket/ ./tracer/ ./tracer/decode/ ./tracer/correlate/ ./tracer/flow/
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: run gofmt -w ."; exit 1; }
@@ -37,6 +37,8 @@ bench: ## Go micro-benchmarks with allocations
 fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzWalkBlock -fuzztime 20s ./tracer/afpacket/
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 20s ./pcap/record/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./tracer/decode/
+	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
 
 clean: ## remove build output
 	rm -rf bin

@@ -18,6 +18,10 @@ func TestBoundaries(t *testing.T) {
 		"plugins/proto/...": {mod + "tracer", mod + "pcap", mod + "cmd"},
 		"plugins/sdk":       {mod + "tracer", "golang.org/x/sys/unix"},
 		"plugins/pcapng":    {mod + "tracer"},
+		"plugins/json":      {mod + "tracer", mod + "pcap"},
+		"tracer/decode":     {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "net/http", "github.com/vishvananda/netlink"},
+		"tracer/correlate":  {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
+		"tracer/flow":       {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
 		"plugins/host":      {mod + "tracer"},
 		"cmd/ifacetrace":    {mod + "tracer/afpacket", "golang.org/x/sys/unix"},
 	}

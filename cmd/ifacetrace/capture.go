@@ -20,6 +20,8 @@ import (
 	"github.com/ifacetrace/ifacetrace/plugins/host"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
+	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/flow"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
 
@@ -30,9 +32,13 @@ func captureFlags() []cli.Flag {
 		&cli.IntFlag{Name: "snaplen", Aliases: []string{"s"}, Usage: "keep at most `BYTES` of each frame (0: 262144)"},
 		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` sightings"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `TIME` (e.g. 30s, 5m)"},
-		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng"},
+		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng, .jsonl (or .json)"},
 		&cli.StringSliceFlag{Name: "netns", Usage: netnsUsage},
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
+		&cli.StringFlag{Name: "dedup", Usage: "`MODE` for pcapng outputs: all (every copy, default) or first (only the first copy of each packet)", Value: "all"},
+		&cli.DurationFlag{Name: "window", Usage: "copies of one packet are at most `TIME` apart (default 100ms)"},
+		&cli.IntFlag{Name: "max-traces", Usage: "keep at most `N` packets open for correlation (default 262144); more are closed early, counted"},
+		&cli.DurationFlag{Name: "flow-timeout", Usage: "a flow idle for `TIME` is reported and forgotten (default 30s)"},
 		&cli.StringFlag{Name: "ready-file", Usage: "create `PATH` once every socket is open (for scripts)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print what would be opened and exit"},
 	}
@@ -64,10 +70,15 @@ func captureAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	outs, err := parseOutputs(c.StringSlice("output"))
+	outs, err := parseOutputs(c.StringSlice("output"), c.String("dedup"))
 	if err != nil {
 		return err
 	}
+	if c.Int("max-traces") < 0 || c.Duration("window") < 0 || c.Duration("flow-timeout") < 0 {
+		return usagef("--window, --max-traces and --flow-timeout must not be negative")
+	}
+	ccfg := correlate.Config{Window: c.Duration("window"), MaxTraces: c.Int("max-traces")}
+	fcfg := flow.Config{Timeout: c.Duration("flow-timeout")}
 	spaces, err := spacesOf(entries)
 	if err != nil {
 		return err
@@ -121,19 +132,20 @@ func captureAction(c *cli.Context) error {
 	}
 
 	ownNS, _ := netns.Current()
-	sink := &fanout{plugins: plugins, ui: ui, ownNS: ownNS}
+	sink := &fanout{plugins: plugins, ui: ui}
 	if len(plugins) == 0 {
 		sink.view = newView(ui.stdout)
 	}
-	stats, runErr := sess.Run(c.Context, sink)
+	pipe := newPipeline(ccfg, fcfg, sink, ownNS)
+	stats, runErr := sess.Run(c.Context, pipe)
+	pipe.finish()
 	end := time.Now()
-	final := &pb.Batch{Seq: sink.seq + 1, Stats: statsToPB(stats, plan, start, end)}
-	for _, p := range plugins {
-		p.Send(final)
-	}
+	final := &pb.Batch{Stats: statsToPB(stats, plan, start, end)}
+	final.Stats.Correlation = pipe.correlationStats()
+	sink.send(final, nil)
 	results := closePlugins()
 	ui.flush()
-	summary(stderr, stats, outs, results, end.Sub(start), sink)
+	summary(stderr, stats, final.Stats.Correlation, outs, results, end.Sub(start), sink)
 	if runErr != nil {
 		return runErr
 	}
@@ -169,7 +181,10 @@ func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {
 }
 
 // parseOutputs maps -o FILE to plugin specs by the file's extension.
-func parseOutputs(files []string) ([]host.Spec, error) {
+func parseOutputs(files []string, dedup string) ([]host.Spec, error) {
+	if dedup != "all" && dedup != "first" {
+		return nil, usagef("--dedup %s: use all or first", dedup)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable to start built-in plugins: %w", err)
@@ -177,16 +192,20 @@ func parseOutputs(files []string) ([]host.Spec, error) {
 	var specs []host.Spec
 	for _, f := range files {
 		var name string
+		opts := map[string]string{"path": f}
 		switch strings.ToLower(filepath.Ext(f)) {
 		case ".pcapng":
 			name = "pcapng"
+			opts["dedup"] = dedup
+		case ".jsonl", ".json":
+			name = "json"
 		default:
-			return nil, usagef("-o %s: no output format for this file name; use a name ending in .pcapng", f)
+			return nil, usagef("-o %s: no output format for this file name; use a name ending in .pcapng, .jsonl or .json", f)
 		}
 		specs = append(specs, host.Spec{
 			Name:    name,
 			Cmd:     []string{self, pluginServeName, name},
-			Options: map[string]string{"path": f},
+			Options: opts,
 		})
 	}
 	return specs, nil
@@ -223,46 +242,56 @@ type fanout struct {
 	plugins []*host.Plugin
 	view    *view
 	ui      *terminal
-	ownNS   netns.ID
 	seq     uint64
 	names   []string // display name by interface id
 }
 
-func (f *fanout) Deliver(b *tracer.Batch) error {
+// send delivers a batch whose records are recs (the batch does not own
+// them yet).
+func (f *fanout) send(b *pb.Batch, recs []byte) {
 	f.seq++
-	out := &pb.Batch{Seq: f.seq, RecordCount: uint32(b.Count)}
-	for _, d := range b.Devices {
-		ifc := deviceToPB(d, f.ownNS)
-		out.Interfaces = append(out.Interfaces, ifc)
-		for int(d.ID) >= len(f.names) {
+	b.Seq = f.seq
+	for _, ifc := range b.Interfaces {
+		for int(ifc.Id) >= len(f.names) {
 			f.names = append(f.names, "")
 		}
-		f.names[d.ID] = ifc.Name
+		f.names[ifc.Id] = ifc.Name
 	}
-	if f.view != nil {
+	if f.view != nil && len(b.Traces) > 0 {
 		f.ui.mu.Lock()
-		f.view.print(b.Records, f.names)
+		for _, tr := range b.Traces {
+			f.view.trace(tr)
+		}
 		f.ui.stdout.Flush()
 		f.ui.mu.Unlock()
 	}
 	if len(f.plugins) == 0 {
-		return nil
+		return
 	}
 	// One copy of the records, shared read-only by every plugin's queue.
-	out.Records = append([]byte(nil), b.Records...)
-	for _, p := range f.plugins {
-		p.Send(out)
+	if len(recs) > 0 {
+		b.Records = append([]byte(nil), recs...)
 	}
-	return nil
+	for _, p := range f.plugins {
+		p.Send(b)
+	}
 }
 
 // summary prints per-device counts, drops and outputs on stderr.
-func summary(w io.Writer, st tracer.Stats, outs []host.Spec, results []host.Result, took time.Duration, f *fanout) {
+func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.Spec, results []host.Result, took time.Duration, f *fanout) {
 	fmt.Fprintf(w, "ifacetrace: %d sightings in %s", st.Sightings, took.Round(time.Millisecond))
 	if d := st.Drops(); d > 0 {
 		fmt.Fprintf(w, ", %d DROPPED by the kernel (ring full: raise -B or lower -s)", d)
 	} else {
 		fmt.Fprint(w, ", none dropped by the kernel")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "ifacetrace: %d packets (traces), %d seen on more than one device; %d flows", cs.Traces, cs.MultiHopTraces, cs.Flows)
+	if cs.EvictedTraces > 0 {
+		fmt.Fprintf(w, "; %d traces closed early because %d were open (raise --max-traces)", cs.EvictedTraces, cs.MaxTraces)
+	}
+	if cs.LateSightings > 0 {
+		fmt.Fprintf(w, "; %d sightings arrived late (the host was busy)", cs.LateSightings)
 	}
 	fmt.Fprintln(w)
 	devs := append([]tracer.DeviceStats(nil), st.Devices...)
@@ -285,8 +314,12 @@ func summary(w io.Writer, st tracer.Stats, outs []host.Spec, results []host.Resu
 		case r.Err != nil:
 			fmt.Fprintf(w, "ifacetrace: %s output FAILED: %v\n", outs[i].Name, r.Err)
 		case r.Finish != nil:
+			what := fmt.Sprintf("%d frames", r.Finish.Counters["frames"])
+			if _, ok := r.Finish.Counters["frames"]; !ok {
+				what = fmt.Sprintf("%d traces, %d flows", r.Finish.Counters["traces"], r.Finish.Counters["flows"])
+			}
 			for _, file := range r.Finish.Files {
-				fmt.Fprintf(w, "ifacetrace: wrote %s (%d frames)\n", file, r.Finish.Counters["frames"])
+				fmt.Fprintf(w, "ifacetrace: wrote %s (%s)\n", file, what)
 			}
 		}
 		if r.Dropped > 0 {

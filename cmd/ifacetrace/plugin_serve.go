@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ifacetrace/ifacetrace/plugins/json"
 	"github.com/ifacetrace/ifacetrace/plugins/pcapng"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
@@ -14,6 +15,7 @@ import (
 // one installed binary is enough and they still run out of process.
 var builtins = map[string]func() sdk.Plugin{
 	"pcapng": func() sdk.Plugin { return pcapng.New() },
+	"json":   func() sdk.Plugin { return json.New() },
 }
 
 const pluginServeName = "__plugin"

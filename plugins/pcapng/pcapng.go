@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ifacetrace/ifacetrace/pcap"
@@ -28,20 +29,29 @@ type Plugin struct {
 	snap   uint32
 	frames uint64
 	stats  *pb.Stats
+	first  bool              // --dedup first: only the first copy of each trace
+	traces map[uint64]*trace // comments of traces whose records are still to come
+}
+
+// trace is what the comments of a trace's records say.
+type trace struct {
+	path, changes string
+	left          int // records still to come
 }
 
 // New returns an unconfigured plugin.
-func New() *Plugin { return &Plugin{ids: map[uint32]int{}} }
+func New() *Plugin { return &Plugin{ids: map[uint32]int{}, traces: map[uint64]*trace{}} }
 
 // Describe implements sdk.Plugin.
 func (p *Plugin) Describe() *pb.PluginInfo {
 	return &pb.PluginInfo{
 		Name:        "pcapng",
 		Version:     Version,
-		Description: "writes a pcapng file for Wireshark: one interface per device, direction and drops per frame",
-		Wants:       &pb.Subscriptions{Packets: true, PacketBytes: true, Stats: true},
+		Description: "writes a pcapng file for Wireshark: one interface per device, direction and drops per frame, the trace id of every copy of a packet in epb_packetid and a comment with its path",
+		Wants:       &pb.Subscriptions{Packets: true, PacketBytes: true, Traces: true, Stats: true},
 		Options: []*pb.OptionSpec{
 			{Name: "path", Type: "path", Help: "file to write", Required: true},
+			{Name: "dedup", Type: "string", Help: "all: every copy of a packet; first: only its first copy", Default: "all"},
 		},
 		Lossless: true,
 	}
@@ -52,6 +62,13 @@ func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 	p.path = req.GetOptions()["path"]
 	if p.path == "" {
 		return nil, errors.New("pcapng: option path is required (e.g. -o out.pcapng)")
+	}
+	switch d := req.GetOptions()["dedup"]; d {
+	case "", "all":
+	case "first":
+		p.first = true
+	default:
+		return nil, fmt.Errorf("pcapng: dedup=%s: use all or first", d)
 	}
 	if l := req.GetRun().GetRecordLayout(); l != record.Layout {
 		return nil, fmt.Errorf("pcapng: record layout %d is not supported (this plugin reads %d): use the plugin of the same ifacetrace version", l, record.Layout)
@@ -91,6 +108,13 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		}
 		p.ids[ifc.Id] = idx
 	}
+	for _, tr := range b.Traces {
+		t := &trace{path: tr.Path, left: len(tr.Hops)}
+		if len(tr.Changes) > 0 {
+			t.changes = " [" + strings.Join(tr.Changes, ", ") + "]"
+		}
+		p.traces[tr.Id] = t
+	}
 	r := record.NewReader(b.Records)
 	var h record.Header
 	var pkt pcap.Packet
@@ -102,6 +126,18 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		if !ok {
 			break
 		}
+		comment := ""
+		if h.TraceID != 0 {
+			if t := p.traces[h.TraceID]; t != nil {
+				comment = fmt.Sprintf("trace %d hop %d/%d: %s%s", h.TraceID, h.Hop, h.Hops, t.path, t.changes)
+				if t.left--; t.left <= 0 {
+					delete(p.traces, h.TraceID)
+				}
+			}
+			if p.first && h.Hop > 1 {
+				continue
+			}
+		}
 		idx, known := p.ids[h.Iface]
 		if !known {
 			return fmt.Errorf("pcapng: batch %d: record for unannounced interface %d", b.Seq, h.Iface)
@@ -112,6 +148,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 			VLANTCI: h.VLANTCI, VLANTPID: h.VLANTPID, VLANValid: h.Status&statusVLANValid != 0,
 			DropCount: uint64(h.Drops), HasDropCount: h.Drops > 0,
 			PacketID: h.TraceID, HasPacketID: h.TraceID != 0,
+			Comment: comment,
 		}
 		if err := p.w.WritePacket(&pkt); err != nil {
 			return fmt.Errorf("pcapng: write %s: %w", p.path, err)

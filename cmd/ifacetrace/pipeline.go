@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/tracer"
+	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/flow"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+)
+
+// pipeline sits between the session and the outputs: it correlates the
+// sightings of each packet into a trace, accounts traces to flows, and
+// hands annotated records, traces and flows to the fanout.
+type pipeline struct {
+	corr     *correlate.Correlator
+	flows    *flow.Table
+	out      *fanout
+	ownNS    netns.ID
+	names    []string // display name by interface id
+	devices  []*pb.Interface
+	buf      []byte
+	lastTick int64
+}
+
+func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
+	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own}
+}
+
+// Deliver implements tracer.Sink.
+func (p *pipeline) Deliver(b *tracer.Batch) error {
+	now := time.Now().UnixNano()
+	for _, d := range b.Devices {
+		ifc := deviceToPB(d, p.ownNS)
+		p.devices = append(p.devices, ifc)
+		for int(d.ID) >= len(p.names) {
+			p.names = append(p.names, "")
+		}
+		p.names[d.ID] = ifc.Name
+	}
+	if err := p.corr.Add(b.Source, b.Records, now); err != nil {
+		return err
+	}
+	p.corr.Advance(now)
+	p.emit(now, false)
+	return nil
+}
+
+// Tick implements tracer.Ticker: traces close while no frame arrives.
+func (p *pipeline) Tick(t time.Time) error {
+	now := t.UnixNano()
+	p.corr.Advance(now)
+	p.emit(now, false)
+	return nil
+}
+
+// finish releases everything still held and ends every flow.
+func (p *pipeline) finish() {
+	p.corr.Flush()
+	p.emit(time.Now().UnixNano(), true)
+}
+
+// flowExpiry is how often idle flows are looked for.
+const flowExpiry = time.Second
+
+func (p *pipeline) emit(now int64, final bool) {
+	recs, n, traces := p.corr.Drain(p.buf[:0])
+	p.buf = recs
+	batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n)}
+	p.devices = nil
+	for _, tr := range traces {
+		id, evicted := p.flows.Add(tr)
+		batch.Traces = append(batch.Traces, p.traceToPB(tr, id))
+		for _, f := range evicted {
+			batch.Flows = append(batch.Flows, p.flowToPB(f))
+		}
+	}
+	var ended []*flow.Flow
+	if final {
+		ended = p.flows.Flush()
+	} else if now-p.lastTick >= int64(flowExpiry) {
+		p.lastTick = now
+		ended = p.flows.Expire(now)
+	}
+	for _, f := range ended {
+		batch.Flows = append(batch.Flows, p.flowToPB(f))
+	}
+	if n == 0 && len(batch.Interfaces) == 0 && len(batch.Traces) == 0 && len(batch.Flows) == 0 {
+		return
+	}
+	p.out.send(batch, recs)
+}
+
+func (p *pipeline) name(id uint32) string {
+	if int(id) < len(p.names) && p.names[id] != "" {
+		return p.names[id]
+	}
+	return "if#" + strconv.FormatUint(uint64(id), 10)
+}
+
+func (p *pipeline) traceToPB(tr *correlate.Trace, flowID uint64) *pb.Trace {
+	out := &pb.Trace{
+		Id: tr.ID, TimeUnixNano: tr.TimeNanos(), TransitNanos: int64(tr.Transit()),
+		Changes: tr.Changes, FlowId: flowID,
+	}
+	if tr.Decoded {
+		out.Summary = tr.Packet.String()
+	} else {
+		out.Summary = "undecoded frame"
+	}
+	steps := make([]string, len(tr.Hops))
+	for k, h := range tr.Hops {
+		out.Hops = append(out.Hops, &pb.Hop{
+			InterfaceId: h.Iface, Direction: h.Dir.String(), TimeUnixNano: h.TimeNanos,
+			Length: h.OrigLen, Tuple: tupleToPB(h.Tuple), Ttl: uint32(h.TTL),
+		})
+		steps[k] = p.name(h.Iface) + " " + h.Dir.String()
+	}
+	out.Path = strings.Join(steps, " → ")
+	return out
+}
+
+func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
+	out := &pb.Flow{
+		Id: f.ID, Tuple: tupleToPB(f.Tuple), FirstUnixNano: f.First, LastUnixNano: f.Last,
+		PacketsForward: f.Packets[0], PacketsReverse: f.Packets[1],
+		BytesForward: f.Bytes[0], BytesReverse: f.Bytes[1],
+		Nat: f.NAT, Final: f.Final,
+	}
+	for _, path := range f.Paths {
+		steps := make([]string, len(path.Steps))
+		for k, s := range path.Steps {
+			steps[k] = p.name(s.Iface) + " " + s.Dir.String()
+		}
+		out.Paths = append(out.Paths, &pb.PathCount{Path: strings.Join(steps, " → "), Count: path.Count})
+	}
+	return out
+}
+
+// correlationStats fills the correlation part of the run's statistics.
+func (p *pipeline) correlationStats() *pb.CorrelationStats {
+	cs, fs, cfg := p.corr.Stats(), p.flows.Stats(), p.corr.Config()
+	return &pb.CorrelationStats{
+		Traces: cs.Traces, MultiHopTraces: cs.MultiHop, Flows: fs.Flows,
+		EvictedTraces: cs.Evicted, LateSightings: cs.Late, Undecoded: cs.Undecoded,
+		WindowNanos: int64(cfg.Window), MaxTraces: uint32(cfg.MaxTraces),
+	}
+}
+
+func tupleToPB(t correlate.Tuple) *pb.Tuple {
+	out := &pb.Tuple{Proto: protoName(t), Sport: uint32(t.SrcPort), Dport: uint32(t.DstPort)}
+	if t.Src.IsValid() {
+		out.Src = t.Src.String()
+	}
+	if t.Dst.IsValid() {
+		out.Dst = t.Dst.String()
+	}
+	return out
+}
+
+func protoName(t correlate.Tuple) string {
+	switch t.EtherType {
+	case 0x0806:
+		return "arp"
+	case 0x0800, 0x86dd:
+	default:
+		if t.EtherType == 0 {
+			return ""
+		}
+		return fmt.Sprintf("ethertype 0x%04x", t.EtherType)
+	}
+	switch t.Proto {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmp6"
+	case 132:
+		return "sctp"
+	}
+	return strconv.Itoa(int(t.Proto))
+}

@@ -1,0 +1,368 @@
+package json
+
+import (
+	"bufio"
+	"context"
+	stdjson "encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
+)
+
+// Version of the plugin.
+const Version = "0.1.0"
+
+// TimeLayout is how every time is written: RFC 3339 in UTC with exactly nine
+// fractional digits, so that the strings sort in time order.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// Plugin writes one JSON lines file.
+type Plugin struct {
+	path string
+	f    *os.File
+	bw   *bufio.Writer
+	enc  *stdjson.Encoder
+
+	devices map[uint32]device // Interface.id → names, from announcements
+
+	traces, flows, lines uint64
+	unknownHops          uint64 // hops naming an interface never announced
+	firstUnknown         uint32 // the first such interface id
+}
+
+// device is what a hop line repeats of its interface.
+type device struct {
+	name, netns, ifname string
+}
+
+// New returns an unconfigured plugin.
+func New() *Plugin { return &Plugin{devices: map[uint32]device{}} }
+
+// Describe implements sdk.Plugin.
+func (p *Plugin) Describe() *pb.PluginInfo {
+	return &pb.PluginInfo{
+		Name:        "json",
+		Version:     Version,
+		Description: "writes JSON lines for jq: one object per interface, trace (every hop of a packet), flow and statistics",
+		Wants:       &pb.Subscriptions{Traces: true, Flows: true, Stats: true},
+		Options: []*pb.OptionSpec{
+			{Name: "path", Type: "path", Help: "file to write", Required: true},
+		},
+		Lossless: true,
+	}
+}
+
+// Configure implements sdk.Plugin: it creates the file.
+func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	p.path = req.GetOptions()["path"]
+	if p.path == "" {
+		return nil, errors.New("json: option path is required (e.g. -o out.jsonl)")
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return nil, fmt.Errorf("json: cannot write %s: %w (choose a file in a writable directory)", p.path, err)
+	}
+	p.f = f
+	p.bw = bufio.NewWriterSize(f, 1<<20)
+	p.enc = stdjson.NewEncoder(p.bw)
+	p.enc.SetEscapeHTML(false) // write <, > and & as they are, for grep
+	return &pb.ConfigureResponse{}, nil
+}
+
+// Consume implements sdk.Plugin. It writes the batch's interfaces, then its
+// traces, then its flows, then its statistics; packet records are ignored.
+func (p *Plugin) Consume(_ context.Context, b *pb.Batch, r *sdk.Reporter) error {
+	if p.enc == nil {
+		return fmt.Errorf("json: batch %d before Configure", b.GetSeq())
+	}
+	for _, ifc := range b.GetInterfaces() {
+		p.devices[ifc.GetId()] = device{name: ifc.GetName(), netns: ifc.GetNetns(), ifname: ifc.GetIfname()}
+		if err := p.write(interfaceOf(ifc)); err != nil {
+			return p.writeError(b, err)
+		}
+	}
+	for _, t := range b.GetTraces() {
+		if err := p.write(p.traceOf(t, r)); err != nil {
+			return p.writeError(b, err)
+		}
+		p.traces++
+	}
+	for _, f := range b.GetFlows() {
+		if err := p.write(flowOf(f)); err != nil {
+			return p.writeError(b, err)
+		}
+		p.flows++
+	}
+	if st := b.GetStats(); st != nil {
+		if err := p.write(p.statsOf(st)); err != nil {
+			return p.writeError(b, err)
+		}
+	}
+	return nil
+}
+
+func (p *Plugin) write(v any) error {
+	if err := p.enc.Encode(v); err != nil { // one line, newline included
+		return err
+	}
+	p.lines++
+	return nil
+}
+
+func (p *Plugin) writeError(b *pb.Batch, err error) error {
+	return fmt.Errorf("json: batch %d: write %s: %w", b.GetSeq(), p.path, err)
+}
+
+// Finish implements sdk.Plugin: flush, fsync, close.
+func (p *Plugin) Finish(context.Context) (*pb.FinishResponse, error) {
+	if p.f == nil {
+		return &pb.FinishResponse{}, nil
+	}
+	err := errors.Join(p.bw.Flush(), p.f.Sync(), p.f.Close())
+	p.f, p.bw, p.enc = nil, nil, nil
+	if err != nil {
+		return nil, fmt.Errorf("json: finish %s: %w", p.path, err)
+	}
+	abs, _ := filepath.Abs(p.path)
+	resp := &pb.FinishResponse{
+		Files:    []string{abs},
+		Counters: map[string]uint64{"traces": p.traces, "flows": p.flows, "lines": p.lines},
+	}
+	if p.unknownHops > 0 {
+		resp.Warnings = []string{fmt.Sprintf("json: %d hops named interfaces never announced (the first: id %d); written as device \"if#ID\"",
+			p.unknownHops, p.firstUnknown)}
+	}
+	return resp, nil
+}
+
+// The line types. Field order is output order: "type" comes first. Only
+// stats' per-interface "dropped" and "correlation" are ever left out;
+// arrays are never null.
+
+type interfaceLine struct {
+	Type        string   `json:"type"`
+	ID          uint32   `json:"id"`
+	Name        string   `json:"name"`
+	Netns       string   `json:"netns"`
+	NetnsInode  uint64   `json:"netns_inode"`
+	Ifname      string   `json:"ifname"`
+	Ifindex     int32    `json:"ifindex"`
+	Kind        string   `json:"kind"`
+	Hatype      uint32   `json:"hatype"`
+	MAC         string   `json:"mac"`
+	MTU         uint32   `json:"mtu"`
+	Up          bool     `json:"up"`
+	Carrier     bool     `json:"carrier"`
+	Master      string   `json:"master"`
+	Peer        string   `json:"peer"`
+	Addresses   []string `json:"addresses"`
+	Description string   `json:"description"`
+	Snaplen     uint32   `json:"snaplen"`
+}
+
+type traceLine struct {
+	Type         string    `json:"type"`
+	ID           uint64    `json:"id"`
+	Time         string    `json:"time"`
+	TimeUnixNano int64     `json:"time_unix_nano"`
+	TransitNS    int64     `json:"transit_ns"`
+	Summary      string    `json:"summary"`
+	Path         string    `json:"path"`
+	FlowID       uint64    `json:"flow_id"`
+	Changes      []string  `json:"changes"`
+	Hops         []hopLine `json:"hops"`
+}
+
+type hopLine struct {
+	Netns        string `json:"netns"`
+	Ifname       string `json:"ifname"`
+	Device       string `json:"device"`
+	InterfaceID  uint32 `json:"interface_id"`
+	Direction    string `json:"direction"`
+	Time         string `json:"time"`
+	TimeUnixNano int64  `json:"time_unix_nano"`
+	OffsetNS     int64  `json:"offset_ns"`
+	Length       uint32 `json:"length"`
+	TTL          uint32 `json:"ttl"`
+	Proto        string `json:"proto"`
+	Src          string `json:"src"`
+	Dst          string `json:"dst"`
+	Sport        uint32 `json:"sport"`
+	Dport        uint32 `json:"dport"`
+}
+
+type flowLine struct {
+	Type          string      `json:"type"`
+	ID            uint64      `json:"id"`
+	Proto         string      `json:"proto"`
+	Src           string      `json:"src"`
+	Dst           string      `json:"dst"`
+	Sport         uint32      `json:"sport"`
+	Dport         uint32      `json:"dport"`
+	First         string      `json:"first"`
+	FirstUnixNano int64       `json:"first_unix_nano"`
+	Last          string      `json:"last"`
+	LastUnixNano  int64       `json:"last_unix_nano"`
+	Packets       directions  `json:"packets"`
+	Bytes         directions  `json:"bytes"`
+	Paths         []pathCount `json:"paths"`
+	NAT           []string    `json:"nat"`
+	Final         bool        `json:"final"`
+}
+
+type directions struct {
+	Forward uint64 `json:"forward"`
+	Reverse uint64 `json:"reverse"`
+}
+
+type pathCount struct {
+	Path  string `json:"path"`
+	Count uint64 `json:"count"`
+}
+
+type statsLine struct {
+	Type          string            `json:"type"`
+	Start         string            `json:"start"`
+	StartUnixNano int64             `json:"start_unix_nano"`
+	End           string            `json:"end"`
+	EndUnixNano   int64             `json:"end_unix_nano"`
+	Sightings     uint64            `json:"sightings"`
+	Interfaces    []interfaceStats  `json:"interfaces"`
+	Sockets       []socketStats     `json:"sockets"`
+	Correlation   *correlationStats `json:"correlation,omitempty"`
+}
+
+type interfaceStats struct {
+	ID      uint32  `json:"id"`
+	Device  string  `json:"device"`
+	In      uint64  `json:"in"`
+	Out     uint64  `json:"out"`
+	Dropped *uint64 `json:"dropped,omitempty"` // only when it had a socket of its own
+}
+
+type socketStats struct {
+	Device  string `json:"device"`
+	Packets uint64 `json:"packets"`
+	Drops   uint64 `json:"drops"`
+}
+
+type correlationStats struct {
+	Traces         uint64 `json:"traces"`
+	MultiHopTraces uint64 `json:"multi_hop_traces"`
+	Flows          uint64 `json:"flows"`
+	EvictedTraces  uint64 `json:"evicted_traces"`
+	LateSightings  uint64 `json:"late_sightings"`
+	Undecoded      uint64 `json:"undecoded"`
+	WindowNS       int64  `json:"window_ns"`
+	MaxTraces      uint32 `json:"max_traces"`
+}
+
+func interfaceOf(ifc *pb.Interface) *interfaceLine {
+	return &interfaceLine{
+		Type: "interface", ID: ifc.GetId(), Name: ifc.GetName(),
+		Netns: ifc.GetNetns(), NetnsInode: ifc.GetNetnsInode(), Ifname: ifc.GetIfname(), Ifindex: ifc.GetIfindex(),
+		Kind: ifc.GetKind(), Hatype: ifc.GetHatype(), MAC: ifc.GetMac(), MTU: ifc.GetMtu(),
+		Up: ifc.GetUp(), Carrier: ifc.GetCarrier(), Master: ifc.GetMaster(), Peer: ifc.GetPeer(),
+		Addresses: nonNil(ifc.GetAddresses()), Description: ifc.GetDescription(), Snaplen: ifc.GetSnaplen(),
+	}
+}
+
+func (p *Plugin) traceOf(t *pb.Trace, r *sdk.Reporter) *traceLine {
+	l := &traceLine{
+		Type: "trace", ID: t.GetId(), Time: timeString(t.GetTimeUnixNano()), TimeUnixNano: t.GetTimeUnixNano(),
+		TransitNS: t.GetTransitNanos(), Summary: t.GetSummary(), Path: t.GetPath(), FlowID: t.GetFlowId(),
+		Changes: nonNil(t.GetChanges()), Hops: make([]hopLine, 0, len(t.GetHops())),
+	}
+	for _, h := range t.GetHops() {
+		dev, ok := p.devices[h.GetInterfaceId()]
+		if !ok {
+			dev = device{name: "if#" + strconv.FormatUint(uint64(h.GetInterfaceId()), 10)}
+			if p.unknownHops == 0 {
+				p.firstUnknown = h.GetInterfaceId()
+				if r != nil {
+					r.Warn(fmt.Sprintf("json: trace %d has a hop on interface %d, which was never announced; written as device %q (further ones are only counted)",
+						t.GetId(), h.GetInterfaceId(), dev.name))
+				}
+			}
+			p.unknownHops++
+		}
+		tu := h.GetTuple()
+		l.Hops = append(l.Hops, hopLine{
+			Netns: dev.netns, Ifname: dev.ifname, Device: dev.name, InterfaceID: h.GetInterfaceId(),
+			Direction: h.GetDirection(), Time: timeString(h.GetTimeUnixNano()), TimeUnixNano: h.GetTimeUnixNano(),
+			OffsetNS: h.GetTimeUnixNano() - t.GetTimeUnixNano(), Length: h.GetLength(), TTL: h.GetTtl(),
+			Proto: tu.GetProto(), Src: tu.GetSrc(), Dst: tu.GetDst(), Sport: tu.GetSport(), Dport: tu.GetDport(),
+		})
+	}
+	return l
+}
+
+func flowOf(f *pb.Flow) *flowLine {
+	tu := f.GetTuple()
+	l := &flowLine{
+		Type: "flow", ID: f.GetId(),
+		Proto: tu.GetProto(), Src: tu.GetSrc(), Dst: tu.GetDst(), Sport: tu.GetSport(), Dport: tu.GetDport(),
+		First: timeString(f.GetFirstUnixNano()), FirstUnixNano: f.GetFirstUnixNano(),
+		Last: timeString(f.GetLastUnixNano()), LastUnixNano: f.GetLastUnixNano(),
+		Packets: directions{f.GetPacketsForward(), f.GetPacketsReverse()},
+		Bytes:   directions{f.GetBytesForward(), f.GetBytesReverse()},
+		Paths:   make([]pathCount, 0, len(f.GetPaths())),
+		NAT:     nonNil(f.GetNat()),
+		Final:   f.GetFinal(),
+	}
+	for _, pc := range f.GetPaths() {
+		l.Paths = append(l.Paths, pathCount{pc.GetPath(), pc.GetCount()})
+	}
+	return l
+}
+
+func (p *Plugin) statsOf(st *pb.Stats) *statsLine {
+	l := &statsLine{
+		Type:  "stats",
+		Start: timeString(st.GetStartUnixNano()), StartUnixNano: st.GetStartUnixNano(),
+		End: timeString(st.GetEndUnixNano()), EndUnixNano: st.GetEndUnixNano(),
+		Sightings:  st.GetSightings(),
+		Interfaces: make([]interfaceStats, 0, len(st.GetInterfaces())),
+		Sockets:    make([]socketStats, 0, len(st.GetSockets())),
+	}
+	for _, is := range st.GetInterfaces() {
+		name := "if#" + strconv.FormatUint(uint64(is.GetId()), 10)
+		if dev, ok := p.devices[is.GetId()]; ok {
+			name = dev.name
+		}
+		s := interfaceStats{ID: is.GetId(), Device: name, In: is.GetReceivedIn(), Out: is.GetReceivedOut()}
+		if is.GetHasDropped() {
+			d := is.GetDropped()
+			s.Dropped = &d
+		}
+		l.Interfaces = append(l.Interfaces, s)
+	}
+	for _, ss := range st.GetSockets() {
+		l.Sockets = append(l.Sockets, socketStats{ss.GetDevice(), ss.GetPackets(), ss.GetDrops()})
+	}
+	if c := st.GetCorrelation(); c != nil {
+		l.Correlation = &correlationStats{
+			Traces: c.GetTraces(), MultiHopTraces: c.GetMultiHopTraces(), Flows: c.GetFlows(),
+			EvictedTraces: c.GetEvictedTraces(), LateSightings: c.GetLateSightings(), Undecoded: c.GetUndecoded(),
+			WindowNS: c.GetWindowNanos(), MaxTraces: c.GetMaxTraces(),
+		}
+	}
+	return l
+}
+
+// timeString formats a time in ns since the epoch as TimeLayout.
+func timeString(ns int64) string { return time.Unix(0, ns).UTC().Format(TimeLayout) }
+
+// nonNil returns s, or an empty slice for nil: arrays are written [], not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

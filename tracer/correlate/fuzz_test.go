@@ -1,0 +1,119 @@
+package correlate
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+)
+
+// FuzzCorrelator feeds arbitrary frames, devices, directions, sources and
+// times. The correlator must not panic, must respect MaxTraces, and must
+// give back every sighting exactly once, annotated with a trace that
+// holds it.
+func FuzzCorrelator(f *testing.F) {
+	f.Add(echo4(f, "10.200.1.2", "10.200.2.2", 64, 1, 7, 1, macA), []byte{0, 1, 1, 0, 2, 2, 1, 3, 1})
+	f.Add(udp6(f, 64, "same"), []byte{0, 1, 2, 0, 1, 2, 1, 2, 1, 1, 2, 1})
+	f.Add(arpRequest(f), []byte{0, 1, 1, 0, 2, 2, 0, 3, 2})
+	f.Add(tcp4(f, 9, 100, "x"), []byte{3, 200, 1, 3, 1, 1})
+	f.Fuzz(func(t *testing.T, frame []byte, script []byte) {
+		const maxTraces = 8
+		c := New(Config{MaxTraces: maxTraces, MaxPending: 16, Window: time.Millisecond, Lag: time.Millisecond})
+		wall := t0
+		added := 0
+		// Each 3 script bytes: source, device, and a time step; the frame
+		// is mutated by the step so that copies differ now and then.
+		for len(script) >= 3 {
+			src, dev, step := int(script[0]%4), uint32(script[1]%6), int64(script[2])
+			script = script[3:]
+			data := append([]byte(nil), frame...)
+			if step%5 == 0 && len(data) > 0 {
+				data[len(data)-1] ^= byte(step)
+			}
+			wall += step * int64(time.Microsecond) * 20
+			h := record.Header{Iface: dev, Dir: record.Direction(1 + dev%2), TimeNanos: wall - int64(src)*int64(time.Millisecond), HAType: uint16(binary.LittleEndian.Uint16(append(frame, 1, 0)[:2])%3) * 1}
+			if step%7 == 0 {
+				h.HAType = 1
+			}
+			if err := c.Add(src, record.Append(nil, h, data), wall); err != nil {
+				t.Fatal(err)
+			}
+			added++
+			if st := c.Stats(); st.Open > maxTraces {
+				t.Fatalf("%d open traces, max %d", st.Open, maxTraces)
+			}
+			if step%3 == 0 {
+				c.Advance(wall)
+			}
+		}
+		c.Flush()
+		buf, n, traces := c.Drain(nil)
+		if n != added {
+			t.Fatalf("%d sightings out, %d in", n, added)
+		}
+		ids := map[uint64]*Trace{}
+		for _, tr := range traces {
+			ids[tr.ID] = tr
+		}
+		r := record.NewReader(buf)
+		for {
+			var h record.Header
+			_, ok, err := r.Next(&h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			tr := ids[h.TraceID]
+			if tr == nil || int(h.Hops) != len(tr.Hops) || h.Hop == 0 || int(h.Hop) > len(tr.Hops) {
+				t.Fatalf("record trace %d hop %d/%d does not match its trace %+v", h.TraceID, h.Hop, h.Hops, tr)
+			}
+			if hop := tr.Hops[h.Hop-1]; hop.Iface != h.Iface || hop.Dir != h.Dir || hop.TimeNanos != h.TimeNanos {
+				t.Fatalf("record (%d %v %d) is not hop %d of its trace (%+v)", h.Iface, h.Dir, h.TimeNanos, h.Hop, hop)
+			}
+		}
+		if st := c.Stats(); st.Open != 0 || st.Pending != 0 {
+			t.Fatalf("after Flush and Drain: %+v", st)
+		}
+	})
+}
+
+// BenchmarkCorrelate measures sightings per second through merge, decode,
+// match, close and release: 3 sources, UDP packets seen on 3 devices.
+func BenchmarkCorrelate(b *testing.B) {
+	const perBatch = 1024
+	c := New(Config{})
+	frames := make([][]byte, 4096)
+	for i := range frames {
+		frames[i] = echo4(b, "10.200.1.2", "10.200.2.2", 64, uint16(i), 7, uint16(i), macA)
+	}
+	batches := make([][]byte, 3)
+	var out []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	at := t0
+	for n := 0; n < b.N; n += 3 * perBatch {
+		for s := range batches {
+			batches[s] = batches[s][:0]
+		}
+		for i := 0; i < perBatch; i++ {
+			at += 2 * us
+			f := frames[i%len(frames)]
+			for s := range batches {
+				batches[s] = record.Append(batches[s], record.Header{Iface: uint32(s), Dir: record.DirIn, TimeNanos: at + int64(s)*us, HAType: arphrdEther}, f)
+			}
+		}
+		for s := range batches {
+			if err := c.Add(s, batches[s], at); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.Advance(at + 60*ms)
+		out, _, _ = c.Drain(out[:0])
+	}
+	b.StopTimer()
+	c.Flush()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sightings/s")
+}

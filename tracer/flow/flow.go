@@ -1,0 +1,222 @@
+// Package flow aggregates traces into conversations.
+//
+// A flow is every trace of one conversation in both directions: the
+// request from a container and its reply, although NAT gives them four
+// different address tuples along the way. A trace joins the flow of any
+// tuple it was seen with (in either direction), and registers all its
+// tuples, so that the post-NAT tuple of a reply finds the flow the
+// pre-NAT request created. The flow is named by the tuple its first trace
+// had at its first hop: the originator's view, before any NAT.
+//
+// The package is pure: the caller passes times, so tests drive it with
+// synthetic traces. Memory is bounded by Config.MaxFlows; flows evicted
+// early are counted.
+package flow
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+)
+
+// Config bounds the table. Zero values pick the defaults.
+type Config struct {
+	Timeout  time.Duration // idle time after which a flow is emitted (default 30s)
+	MaxFlows int           // default 65536
+}
+
+// Step is one hop of a path: a device and a direction.
+type Step struct {
+	Iface uint32
+	Dir   record.Direction
+}
+
+// Path is a distinct sequence of hops the flow's packets took.
+type Path struct {
+	Steps   []Step
+	Reverse bool // taken by replies
+	Count   uint64
+}
+
+// Flow is one conversation.
+type Flow struct {
+	ID          uint64
+	Tuple       correlate.Tuple // of the first trace at its first hop
+	First, Last int64           // ns
+	Packets     [2]uint64       // forward (from the originator), reverse
+	Bytes       [2]uint64       // at each trace's first hop
+	Paths       []Path
+	NAT         []string // distinct changes seen
+	Final       bool     // emitted at the end rather than on expiry
+	tuples      []correlate.Tuple
+}
+
+// Stats count the table's work.
+type Stats struct {
+	Flows   uint64 // created
+	Evicted uint64 // emitted early because MaxFlows were open
+	Open    int
+}
+
+// Table holds the open flows.
+type Table struct {
+	cfg    Config
+	byTup  map[correlate.Tuple]entry
+	flows  map[uint64]*Flow
+	nextID uint64
+	stats  Stats
+}
+
+type entry struct {
+	f   *Flow
+	fwd bool
+}
+
+const (
+	maxPaths = 16
+	maxNAT   = 16
+)
+
+// NewTable returns an empty table.
+func NewTable(cfg Config) *Table {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = 1 << 16
+	}
+	return &Table{cfg: cfg, byTup: map[correlate.Tuple]entry{}, flows: map[uint64]*Flow{}, nextID: 1}
+}
+
+// Add accounts a trace to its flow and returns the flow's id, or 0 for
+// traces that are no conversation (not IP, or not decoded). It may emit
+// flows evicted to make room.
+func (t *Table) Add(tr *correlate.Trace) (id uint64, evicted []*Flow) {
+	if !tr.Decoded || len(tr.Hops) == 0 || !tr.Hops[0].Tuple.Src.IsValid() || tr.Hops[0].Tuple.EtherType == 0x0806 {
+		return 0, nil
+	}
+	var f *Flow
+	fwd := true
+	for _, h := range tr.Hops {
+		if e, ok := t.byTup[h.Tuple]; ok {
+			f, fwd = e.f, e.fwd
+			break
+		}
+		if e, ok := t.byTup[reverse(h.Tuple)]; ok {
+			f, fwd = e.f, !e.fwd
+			break
+		}
+	}
+	if f == nil {
+		if len(t.flows) >= t.cfg.MaxFlows {
+			evicted = t.evict()
+		}
+		f = &Flow{ID: t.nextID, Tuple: tr.Hops[0].Tuple, First: tr.TimeNanos()}
+		t.nextID++
+		t.flows[f.ID] = f
+		t.stats.Flows++
+	}
+	for _, h := range tr.Hops {
+		tup := h.Tuple
+		if !fwd {
+			tup = reverse(tup)
+		}
+		if _, ok := t.byTup[tup]; !ok {
+			t.byTup[tup] = entry{f: f, fwd: true}
+			f.tuples = append(f.tuples, tup)
+		}
+	}
+	d := 0
+	if !fwd {
+		d = 1
+	}
+	f.Packets[d]++
+	f.Bytes[d] += uint64(tr.Hops[0].OrigLen)
+	if last := tr.Hops[len(tr.Hops)-1].TimeNanos; last > f.Last {
+		f.Last = last
+	}
+	steps := make([]Step, len(tr.Hops))
+	for k, h := range tr.Hops {
+		steps[k] = Step{h.Iface, h.Dir}
+	}
+	found := false
+	for k := range f.Paths {
+		if f.Paths[k].Reverse == !fwd && slices.Equal(f.Paths[k].Steps, steps) {
+			f.Paths[k].Count++
+			found = true
+			break
+		}
+	}
+	if !found && len(f.Paths) < maxPaths {
+		f.Paths = append(f.Paths, Path{Steps: steps, Reverse: !fwd, Count: 1})
+	}
+	for _, c := range tr.Changes {
+		if len(f.NAT) < maxNAT && !slices.Contains(f.NAT, c) {
+			f.NAT = append(f.NAT, c)
+		}
+	}
+	return f.ID, evicted
+}
+
+// Expire emits the flows idle since before now-Timeout.
+func (t *Table) Expire(now int64) []*Flow {
+	var out []*Flow
+	limit := now - int64(t.cfg.Timeout)
+	for _, f := range t.flows {
+		if f.Last < limit {
+			out = append(out, f)
+		}
+	}
+	return t.remove(out)
+}
+
+// Flush emits every open flow, marked Final.
+func (t *Table) Flush() []*Flow {
+	out := make([]*Flow, 0, len(t.flows))
+	for _, f := range t.flows {
+		f.Final = true
+		out = append(out, f)
+	}
+	return t.remove(out)
+}
+
+// Stats returns the counters.
+func (t *Table) Stats() Stats {
+	st := t.stats
+	st.Open = len(t.flows)
+	return st
+}
+
+// evict emits the least recently active eighth of the flows.
+func (t *Table) evict() []*Flow {
+	all := make([]*Flow, 0, len(t.flows))
+	for _, f := range t.flows {
+		all = append(all, f)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Last < all[j].Last })
+	n := max(1, len(all)/8)
+	t.stats.Evicted += uint64(n)
+	return t.remove(all[:n])
+}
+
+func (t *Table) remove(fs []*Flow) []*Flow {
+	sort.Slice(fs, func(i, j int) bool { return fs[i].ID < fs[j].ID })
+	for _, f := range fs {
+		delete(t.flows, f.ID)
+		for _, tup := range f.tuples {
+			if e, ok := t.byTup[tup]; ok && e.f == f {
+				delete(t.byTup, tup)
+			}
+		}
+	}
+	return fs
+}
+
+func reverse(t correlate.Tuple) correlate.Tuple {
+	t.Src, t.Dst = t.Dst, t.Src
+	t.SrcPort, t.DstPort = t.DstPort, t.SrcPort
+	return t
+}
