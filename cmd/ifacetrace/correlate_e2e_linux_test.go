@@ -405,3 +405,64 @@ func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 	}
 	return len(out)
 }
+
+// TestDedupAndSelectors: namespaces chosen by pid:N, by path and by name
+// are captured together; --dedup first writes one frame per packet, its
+// first copy; --netns all finds the lab's namespaces by itself.
+func TestDedupAndSelectors(t *testing.T) {
+	needE2E(t)
+	l := lab.NewNAT(t)
+	warmARP(t, l)
+	sleeper := startProc(t, "sleep in container", l.Command(lab.Container, "sleep", "60"), nil)
+	dir := t.TempDir()
+	pc, js := filepath.Join(dir, "x.pcapng"), filepath.Join(dir, "x.jsonl")
+	it := ifacetrace(t, l.Lab, lab.Host, "--dedup", "first", "-o", pc, "-o", js,
+		"--netns", "pid:"+strconv.Itoa(sleeper.cmd.Process.Pid), "--netns", l.Path(lab.Host), "--netns", l.NS(lab.Outside))
+	ping(t, l.Lab, lab.Container, lab.OutsideIP, 3, "0.05")
+	if code := it.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
+	}
+	rows := fields(t, pc, "(icmp.type == 0 || icmp.type == 8) && !(icmp.type == 3)", "frame.interface_name", "icmp.type", "frame.comment", "frame.packet_id")
+	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
+	if len(rows) != 6 {
+		t.Errorf("%d ICMP echo frames with --dedup first, want 6 (one per packet):\n%s", len(rows), joinRows(rows))
+	}
+	for _, r := range rows {
+		want := c
+		if r[1] == "0" {
+			want = o
+		}
+		if r[0] != want || !strings.HasPrefix(r[2], "trace "+r[3]+" hop 1/5: ") {
+			t.Errorf("frame on %s (%s), want the first copy, on %s, hop 1/5", r[0], r[2], want)
+		}
+	}
+	traces, _ := readJSONL(t, js)
+	full := 0
+	for _, tr := range traces {
+		if strings.Contains(tr.Summary, "ICMP echo") && len(tr.Hops) == 5 {
+			full++
+		}
+	}
+	if full != 6 {
+		t.Errorf("%d five-hop echo traces in the JSON output, want 6 (dedup applies to pcapng only)", full)
+	}
+
+	// --netns all: every namespace, the lab's among them, without naming them.
+	js2 := filepath.Join(dir, "all.jsonl")
+	it = ifacetrace(t, l.Lab, lab.Host, "--netns", "all", "-o", js2)
+	ping(t, l.Lab, lab.Container, lab.OutsideIP, 2, "0.05")
+	if code := it.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace --netns all: exit %d\nstderr:\n%s", code, it.stderr.String())
+	}
+	traces, _ = readJSONL(t, js2)
+	request, _ := natPaths(l)
+	found := 0
+	for _, tr := range traces {
+		if strings.HasPrefix(tr.Summary, "ICMP echo request "+lab.ContainerIP) && slices.Equal(steps(tr), request) {
+			found++
+		}
+	}
+	if found != 2 {
+		t.Errorf("--netns all: %d echo requests with the full path, want 2", found)
+	}
+}
