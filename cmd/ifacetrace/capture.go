@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -36,6 +37,9 @@ func captureFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "netns", Usage: netnsUsage},
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
 		&cli.StringFlag{Name: "dedup", Usage: "`MODE` for pcapng outputs: all (every copy, default) or first (only the first copy of each packet)", Value: "all"},
+		&cli.StringFlag{Name: "rotate-size", Usage: "pcapng outputs: start a new file every `SIZE` (e.g. 100M, 1G; like dumpcap -b filesize)"},
+		&cli.IntFlag{Name: "rotate-seconds", Usage: "pcapng outputs: start a new file every `N` seconds"},
+		&cli.IntFlag{Name: "keep", Usage: "with rotation, keep only the newest `N` files"},
 		&cli.DurationFlag{Name: "window", Usage: "copies of one packet are at most `TIME` apart (default 100ms)"},
 		&cli.IntFlag{Name: "max-traces", Usage: "keep at most `N` packets open for correlation (default 262144); more are closed early, counted"},
 		&cli.DurationFlag{Name: "flow-timeout", Usage: "a flow idle for `TIME` is reported and forgotten (default 30s)"},
@@ -70,7 +74,11 @@ func captureAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	outs, err := parseOutputs(c.StringSlice("output"), c.String("dedup"))
+	pcapngOpts, err := pcapngOptions(c)
+	if err != nil {
+		return err
+	}
+	outs, err := parseOutputs(c.StringSlice("output"), pcapngOpts)
 	if err != nil {
 		return err
 	}
@@ -180,11 +188,57 @@ func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {
 	}
 }
 
-// parseOutputs maps -o FILE to plugin specs by the file's extension.
-func parseOutputs(files []string, dedup string) ([]host.Spec, error) {
-	if dedup != "all" && dedup != "first" {
-		return nil, usagef("--dedup %s: use all or first", dedup)
+// pcapngOptions are the plugin options the pcapng flags ask for.
+func pcapngOptions(c *cli.Context) (map[string]string, error) {
+	opts := map[string]string{"dedup": c.String("dedup")}
+	if d := opts["dedup"]; d != "all" && d != "first" {
+		return nil, usagef("--dedup %s: use all or first", d)
 	}
+	if v := c.String("rotate-size"); v != "" {
+		n, err := parseSize(v)
+		if err != nil {
+			return nil, usagef("--rotate-size %s: %v", v, err)
+		}
+		opts["rotate_size"] = strconv.FormatInt(n, 10)
+	}
+	if n := c.Int("rotate-seconds"); n != 0 {
+		if n < 0 {
+			return nil, usagef("--rotate-seconds must not be negative")
+		}
+		opts["rotate_seconds"] = strconv.Itoa(n)
+	}
+	if n := c.Int("keep"); n != 0 {
+		if n < 0 || (opts["rotate_size"] == "" && opts["rotate_seconds"] == "") {
+			return nil, usagef("--keep %d needs --rotate-size or --rotate-seconds, and must be positive", n)
+		}
+		opts["keep"] = strconv.Itoa(n)
+	}
+	return opts, nil
+}
+
+// parseSize reads 1500, 64K, 100M or 2G (powers of 1024).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a size such as 1500, 64K, 100M or 2G")
+	}
+	return n * mult, nil
+}
+
+// parseOutputs maps -o FILE to plugin specs by the file's extension.
+func parseOutputs(files []string, pcapngOpts map[string]string) ([]host.Spec, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable to start built-in plugins: %w", err)
@@ -196,7 +250,9 @@ func parseOutputs(files []string, dedup string) ([]host.Spec, error) {
 		switch strings.ToLower(filepath.Ext(f)) {
 		case ".pcapng":
 			name = "pcapng"
-			opts["dedup"] = dedup
+			for k, v := range pcapngOpts {
+				opts[k] = v
+			}
 		case ".jsonl", ".json":
 			name = "json"
 		default:
@@ -342,8 +398,12 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 			if _, ok := r.Finish.Counters["frames"]; !ok {
 				what = fmt.Sprintf("%d traces, %d flows", r.Finish.Counters["traces"], r.Finish.Counters["flows"])
 			}
-			for _, file := range r.Finish.Files {
-				fmt.Fprintf(w, "ifacetrace: wrote %s (%s)\n", file, what)
+			switch fs := r.Finish.Files; len(fs) {
+			case 0:
+			case 1:
+				fmt.Fprintf(w, "ifacetrace: wrote %s (%s)\n", fs[0], what)
+			default:
+				fmt.Fprintf(w, "ifacetrace: wrote %d files (%s in all): %s … %s\n", len(fs), what, fs[0], fs[len(fs)-1])
 			}
 		}
 		if r.Dropped > 0 {

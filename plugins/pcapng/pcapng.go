@@ -24,9 +24,17 @@ type Plugin struct {
 	path   string
 	f      *os.File
 	bw     *bufio.Writer
+	cw     *countingWriter
 	w      *pcap.Writer
-	ids    map[uint32]int // interface id → pcapng interface index
+	ids    map[uint32]int // interface id → pcapng interface index in the current file
+	ifaces []*pb.Interface
 	snap   uint32
+	run    *pb.RunInfo
+
+	rotate  rotation
+	opened  time.Time // of the current file
+	seq     int       // number of the current file, from 1, when rotating
+	written []string  // files written, oldest first
 	frames uint64
 	stats  *pb.Stats
 	first  bool              // --dedup first: only the first copy of each trace
@@ -52,6 +60,9 @@ func (p *Plugin) Describe() *pb.PluginInfo {
 		Options: []*pb.OptionSpec{
 			{Name: "path", Type: "path", Help: "file to write", Required: true},
 			{Name: "dedup", Type: "string", Help: "all: every copy of a packet; first: only its first copy", Default: "all"},
+			{Name: "rotate_size", Type: "int", Help: "start a new file once this one has this many bytes (0: never)"},
+			{Name: "rotate_seconds", Type: "int", Help: "start a new file after this many seconds (0: never)"},
+			{Name: "keep", Type: "int", Help: "with rotation, keep only the newest N files (0: all)"},
 		},
 		Lossless: true,
 	}
@@ -73,21 +84,92 @@ func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 	if l := req.GetRun().GetRecordLayout(); l != record.Layout {
 		return nil, fmt.Errorf("pcapng: record layout %d is not supported (this plugin reads %d): use the plugin of the same ifacetrace version", l, record.Layout)
 	}
-	f, err := os.Create(p.path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot write %s: %w", p.path, err)
+	var err error
+	if p.rotate, err = parseRotation(req.GetOptions()); err != nil {
+		return nil, err
 	}
-	p.f = f
-	p.bw = bufio.NewWriterSize(f, 1<<20)
-	run := req.GetRun()
-	p.snap = run.GetSnaplen()
-	p.w = pcap.NewWriter(p.bw, pcap.WriterOptions{
-		Application: "ifacetrace " + run.GetIfacetraceVersion(),
-		OS:          run.GetOs(),
-		Hardware:    run.GetHardware(),
-		Comment:     "captured by ifacetrace on " + run.GetHostname(),
-	})
+	p.run = req.GetRun()
+	p.snap = p.run.GetSnaplen()
+	if err := p.open(time.Now()); err != nil {
+		return nil, err
+	}
 	return &pb.ConfigureResponse{}, nil
+}
+
+// open starts the next file, with an IDB for every interface known so far
+// so that it can be read on its own.
+func (p *Plugin) open(now time.Time) error {
+	name := p.path
+	if p.rotate.on() {
+		p.seq++
+		name = rotatedName(p.path, p.seq, now)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", name, err)
+	}
+	p.f, p.opened = f, now
+	p.cw = &countingWriter{w: f}
+	p.bw = bufio.NewWriterSize(p.cw, 1<<20)
+	p.w = pcap.NewWriter(p.bw, pcap.WriterOptions{
+		Application: "ifacetrace " + p.run.GetIfacetraceVersion(),
+		OS:          p.run.GetOs(),
+		Hardware:    p.run.GetHardware(),
+		Comment:     "captured by ifacetrace on " + p.run.GetHostname(),
+	})
+	p.written = append(p.written, name)
+	clear(p.ids)
+	for _, ifc := range p.ifaces {
+		if err := p.addInterface(ifc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Plugin) addInterface(ifc *pb.Interface) error {
+	idx, err := p.w.AddInterface(pcap.Interface{
+		Name:        ifc.Name,
+		Description: ifc.Description,
+		HAType:      uint16(ifc.Hatype),
+		IfIndex:     uint32(ifc.Ifindex),
+		SnapLen:     p.snap,
+	})
+	if err != nil {
+		return fmt.Errorf("pcapng: interface %s: %w", ifc.Name, err)
+	}
+	p.ids[ifc.Id] = idx
+	return nil
+}
+
+// closeFile completes the current file: flush, fsync, close.
+func (p *Plugin) closeFile() error {
+	name := p.written[len(p.written)-1]
+	if err := errors.Join(p.w.Close(), p.bw.Flush(), p.f.Sync(), p.f.Close()); err != nil {
+		return fmt.Errorf("pcapng: finish %s: %w", name, err)
+	}
+	return nil
+}
+
+// maybeRotate starts a new file when the current one is big or old enough,
+// and removes the oldest beyond keep.
+func (p *Plugin) maybeRotate(now time.Time) error {
+	if !p.rotate.due(p.cw.n+int64(p.bw.Buffered()), now.Sub(p.opened)) {
+		return nil
+	}
+	if err := p.closeFile(); err != nil {
+		return err
+	}
+	if err := p.open(now); err != nil {
+		return err
+	}
+	for p.rotate.keep > 0 && len(p.written) > p.rotate.keep {
+		if err := os.Remove(p.written[0]); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("pcapng: remove old file: %w", err)
+		}
+		p.written = p.written[1:]
+	}
+	return nil
 }
 
 // Consume implements sdk.Plugin.
@@ -95,18 +177,16 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 	if p.w == nil {
 		return errors.New("pcapng: batch before Configure")
 	}
-	for _, ifc := range b.Interfaces {
-		idx, err := p.w.AddInterface(pcap.Interface{
-			Name:        ifc.Name,
-			Description: ifc.Description,
-			HAType:      uint16(ifc.Hatype),
-			IfIndex:     uint32(ifc.Ifindex),
-			SnapLen:     p.snap,
-		})
-		if err != nil {
-			return fmt.Errorf("pcapng: interface %s: %w", ifc.Name, err)
+	if p.rotate.on() {
+		if err := p.maybeRotate(time.Now()); err != nil {
+			return err
 		}
-		p.ids[ifc.Id] = idx
+	}
+	for _, ifc := range b.Interfaces {
+		p.ifaces = append(p.ifaces, ifc)
+		if err := p.addInterface(ifc); err != nil {
+			return err
+		}
 	}
 	for _, tr := range b.Traces {
 		t := &trace{path: tr.Path, left: len(tr.Hops)}
@@ -183,10 +263,14 @@ func (p *Plugin) Finish(context.Context) (*pb.FinishResponse, error) {
 			}))
 		}
 	}
-	errs = append(errs, p.w.Close(), p.bw.Flush(), p.f.Sync(), p.f.Close())
+	errs = append(errs, p.closeFile())
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("pcapng: finish %s: %w", p.path, err)
+		return nil, fmt.Errorf("pcapng: finish: %w", err)
 	}
-	abs, _ := filepath.Abs(p.path)
-	return &pb.FinishResponse{Files: []string{abs}, Counters: map[string]uint64{"frames": p.frames}}, nil
+	resp := &pb.FinishResponse{Counters: map[string]uint64{"frames": p.frames}}
+	for _, name := range p.written {
+		abs, _ := filepath.Abs(name)
+		resp.Files = append(resp.Files, abs)
+	}
+	return resp, nil
 }
