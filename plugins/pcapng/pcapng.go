@@ -35,10 +35,10 @@ type Plugin struct {
 	opened  time.Time // of the current file
 	seq     int       // number of the current file, from 1, when rotating
 	written []string  // files written, oldest first
-	frames uint64
-	stats  *pb.Stats
-	first  bool              // --dedup first: only the first copy of each trace
-	traces map[uint64]*trace // comments of traces whose records are still to come
+	frames  uint64
+	stats   *pb.Stats
+	first   bool              // --dedup first: only the first copy of each trace
+	traces  map[uint64]*trace // comments of traces whose records are still to come
 }
 
 // trace is what the comments of a trace's records say.
