@@ -25,6 +25,13 @@ type Batch struct {
 	// Source is the socket the records came from: frames of one source
 	// are in time order, those of different sources are not.
 	Source int
+	// Time is the wall time (ns) at which the reader took the records from
+	// the ring; later than any of their timestamps.
+	Time int64
+	// NewSources are sockets opened since the last batch (all of them on
+	// the first), announced before their first records; GoneSources were
+	// closed and deliver nothing more.
+	NewSources, GoneSources []int
 }
 
 // Sink receives a session's batches, in order, on one goroutine.

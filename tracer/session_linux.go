@@ -27,6 +27,8 @@ type Session struct {
 	pending []Device                // not yet delivered
 	stopped bool                    // no sockets are added once set
 	nsocks  int
+	newSrc  []int // sockets not yet announced
+	goneSrc []int
 	gen     atomic.Uint64 // bumped when a device changes: socket caches reset
 
 	watchErr atomic.Pointer[error]
@@ -135,6 +137,7 @@ func (s *Session) openSpace(e netns.Entry, plans []SocketPlan, followed bool) (*
 	for _, so := range sp.socks {
 		so.id = s.nsocks
 		s.nsocks++
+		s.newSrc = append(s.newSrc, so.id)
 	}
 	s.spaces[e.ID] = sp
 	s.order = append(s.order, sp)
@@ -264,7 +267,9 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 		select {
 		case b = <-s.batches:
 		case now := <-tick.C:
-			if ticker != nil && runErr == nil {
+			// Only when nothing is queued is the wall clock a fair bound
+			// on what the sockets may still deliver.
+			if ticker != nil && runErr == nil && len(s.batches) == 0 {
 				if err := ticker.Tick(now); err != nil {
 					runErr = fmt.Errorf("deliver: %w", err)
 					stop()
@@ -289,6 +294,8 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 		}
 		s.mu.Lock()
 		b.Devices, s.pending = s.pending, nil
+		b.NewSources, s.newSrc = s.newSrc, nil
+		b.GoneSources, s.goneSrc = s.goneSrc, nil
 		s.mu.Unlock()
 		sightings += uint64(b.Count)
 		if err := sink.Deliver(b); err != nil {
@@ -306,6 +313,7 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 		runErr = sink.Deliver(&Batch{Devices: rest})
 	}
 	st := s.stats(sightings, counts)
+	wcancel() // device watches end before their netlink handles close
 	s.close()
 	return st, runErr
 }
@@ -323,13 +331,28 @@ func (s *Session) start(sp *space) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.read(so)
+			if err := s.read(so); err != nil {
+				err = fmt.Errorf("capture on %s stopped: %w", so.plan.Device, err)
+				s.watchErr.Store(&err)
+			}
 			if so.retired.Load() {
 				// Our sockets keep the namespace alive: release them, and
 				// the netlink sockets with the last one, so the kernel can
-				// free it.
+				// free it. Its inode may then be reused by a new namespace.
 				so.s.Close()
+				s.mu.Lock()
+				s.goneSrc = append(s.goneSrc, so.id)
 				if sp.live.Add(-1) == 0 {
+					delete(s.spaces, sp.ns.ID)
+					for k := range s.byKey {
+						if k.NetNS == sp.ns.ID {
+							delete(s.byKey, k)
+						}
+					}
+					s.gen.Add(1)
+				}
+				s.mu.Unlock()
+				if sp.live.Load() == 0 {
 					sp.unwatch()
 					sp.closeTopo()
 				}
@@ -404,10 +427,8 @@ func (s *Session) addSpace(e netns.Entry) {
 	}
 	plans := s.plan.SocketsFor(Space{Entry: e, Devices: devs}, nil)
 	if len(plans) == 0 {
-		// Nothing to capture there, but remember it so it is not re-read.
-		s.mu.Lock()
-		s.spaces[e.ID] = &space{ns: e}
-		s.mu.Unlock()
+		// Nothing to capture there yet (the -i device may be moved in
+		// later): look again next round.
 		return
 	}
 	sp, err := s.openSpace(e, plans, true)
@@ -458,8 +479,9 @@ func account(b *Batch, limit int, counts []uint64) []uint64 {
 	return counts
 }
 
-// read is one socket's loop: ring blocks → records → batches.
-func (s *Session) read(so *sock) {
+// read is one socket's loop: ring blocks → records → batches. It returns
+// nil when woken for shutdown.
+func (s *Session) read(so *sock) error {
 	newBuf := func() []byte {
 		select {
 		case b := <-s.free:
@@ -473,7 +495,7 @@ func (s *Session) read(so *sock) {
 		if so.n == 0 {
 			return
 		}
-		s.batches <- &Batch{Records: so.buf, Count: so.n, Source: so.id}
+		s.batches <- &Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano()}
 		so.buf, so.n = newBuf(), 0
 	}
 	fn := func(p *afpacket.Packet) { s.append(so, p) }
@@ -482,8 +504,11 @@ func (s *Session) read(so *sock) {
 		// block timeout, which bounds latency, and hold many frames when busy.
 		_, err := so.s.ReadBlock(fn)
 		flush()
+		if errors.Is(err, afpacket.ErrClosed) {
+			return nil
+		}
 		if err != nil {
-			return
+			return err
 		}
 	}
 }

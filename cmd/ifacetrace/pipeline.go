@@ -33,7 +33,13 @@ func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.
 
 // Deliver implements tracer.Sink.
 func (p *pipeline) Deliver(b *tracer.Batch) error {
-	now := time.Now().UnixNano()
+	now := b.Time
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
+	for _, src := range b.NewSources {
+		p.corr.AddSource(src, now)
+	}
 	for _, d := range b.Devices {
 		ifc := deviceToPB(d, p.ownNS)
 		p.devices = append(p.devices, ifc)
@@ -42,8 +48,13 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 		}
 		p.names[d.ID] = ifc.Name
 	}
-	if err := p.corr.Add(b.Source, b.Records, now); err != nil {
-		return err
+	if b.Count > 0 {
+		if err := p.corr.Add(b.Source, b.Records, now); err != nil {
+			return err
+		}
+	}
+	for _, src := range b.GoneSources {
+		p.corr.RemoveSource(src)
 	}
 	p.corr.Advance(now)
 	p.emit(now, false)

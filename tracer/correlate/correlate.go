@@ -28,6 +28,9 @@ type Config struct {
 	// 1048576). When full, the oldest is processed without waiting: a
 	// forced release.
 	MaxPending int
+	// MaxBytes bounds the captured bytes held (default 256 MiB). Beyond
+	// it, the oldest half of the open traces is closed early (evictions).
+	MaxBytes int
 	// MaxCandidates bounds how many open traces with the same fingerprint a
 	// sighting is compared with, newest first (default and maximum 64).
 	MaxCandidates int
@@ -45,6 +48,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 1 << 20
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 256 << 20
 	}
 	if c.MaxCandidates <= 0 {
 		c.MaxCandidates = 64
@@ -96,7 +102,7 @@ type Stats struct {
 	Traces    uint64 // closed
 	MultiHop  uint64 // closed with more than one sighting
 	Evicted   uint64 // closed early because MaxTraces were open
-	Late      uint64 // arrived after their window had passed: their copies may be split
+	Late      uint64 // arrived after the merge had passed their time: their copies may be split
 	Forced    uint64 // processed early because MaxPending were waiting
 	Undecoded uint64 // could not be decoded: a trace of their own each
 	Open      int    // traces open now
@@ -126,6 +132,7 @@ type Correlator struct {
 	sources map[int]*source
 	mark    int64 // the merge has processed everything up to here
 	chunks  [][]byte
+	held    int // bytes of chunks holding sightings
 
 	done  []*Trace
 	stats Stats
@@ -156,7 +163,7 @@ type trace struct {
 	fp       uint64
 	first    int64
 	hops     []int32
-	keys     []uint32 // device and direction of each hop, for seenOn
+	keys     []uint64 // device and direction of each hop, for seenOn
 	last     int64    // time of the newest hop
 	lastTup  Tuple    // its addresses
 	closed   bool
@@ -176,6 +183,18 @@ func New(cfg Config) *Correlator {
 
 // Config returns the configuration in effect, defaults filled in.
 func (c *Correlator) Config() Config { return c.cfg }
+
+// AddSource tells the correlator that source src exists (a socket was
+// opened at wall time now), so that the merge waits for it, up to Lag,
+// before its first batch.
+func (c *Correlator) AddSource(src int, now int64) {
+	if _, ok := c.sources[src]; !ok {
+		c.sources[src] = &source{seen: math.MinInt64, lastWall: now}
+	}
+}
+
+// RemoveSource forgets a source that will deliver nothing more.
+func (c *Correlator) RemoveSource(src int) { delete(c.sources, src) }
 
 // Add takes a batch of records (pcap/record layout) from one source (a
 // socket), delivered at wall time now (ns). The records are copied;
@@ -217,7 +236,7 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 		if h.TimeNanos > s.seen {
 			s.seen = h.TimeNanos
 		}
-		if c.mark != math.MinInt64 && h.TimeNanos < c.mark-c.window {
+		if h.TimeNanos <= c.mark {
 			c.stats.Late++
 		}
 		c.stats.Sightings++
@@ -229,11 +248,29 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 	}
 	if ch.refs == 0 {
 		c.putChunk(ch)
+	} else {
+		c.held += cap(ch.buf)
+		if c.held > c.cfg.MaxBytes {
+			c.shed()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("correlate: source %d: %w", src, err)
 	}
 	return nil
+}
+
+// shed makes room when too many bytes are held: everything waiting for the
+// merge is processed, and the older half of the open traces is closed so
+// that Drain can release their sightings.
+func (c *Correlator) shed() {
+	for len(c.heap) > 0 {
+		c.stats.Forced++
+		c.process(c.pop())
+	}
+	for n := c.open / 2; n > 0 && c.open > 0; n-- {
+		c.evict()
+	}
 }
 
 // Advance lets the merge proceed to the watermark implied by wall time now:
@@ -253,8 +290,13 @@ func (c *Correlator) Advance(now int64) {
 	c.advanceTo(w)
 }
 
-// Flush processes, closes and releases everything: the end of a capture.
-func (c *Correlator) Flush() { c.advanceTo(math.MaxInt64) }
+// Flush processes, closes and releases everything: the end of a capture
+// (or of a file). The merge's position stays where it was.
+func (c *Correlator) Flush() {
+	mark := c.mark
+	c.advanceTo(math.MaxInt64)
+	c.mark = mark
+}
 
 func (c *Correlator) advanceTo(w int64) {
 	for len(c.heap) > 0 && c.sights[c.heap[0]].h.TimeNanos <= w {
@@ -298,6 +340,7 @@ func (c *Correlator) process(i int32) {
 	if sg.h.TimeNanos >= best.last {
 		best.last, best.lastTup = sg.h.TimeNanos, tupleOf(&sg.pkt)
 	}
+	best.first = min(best.first, sg.h.TimeNanos)
 	sg.trace = best
 	if c.open > c.cfg.MaxTraces {
 		c.evict()
@@ -326,7 +369,7 @@ func (c *Correlator) match(sg *sighting) *trace {
 	stop := max(0, len(cands)-min(c.cfg.MaxCandidates, len(eligible)))
 	for k := len(cands) - 1; k >= stop; k-- {
 		t := cands[k]
-		if sg.h.TimeNanos-t.first > c.window || c.seenOn(t, sg.h.Iface, sg.h.Dir) {
+		if max(t.last, sg.h.TimeNanos)-min(t.first, sg.h.TimeNanos) > c.window || c.seenOn(t, sg.h.Iface, sg.h.Dir) {
 			continue
 		}
 		gap := sg.h.TimeNanos - t.last
@@ -362,7 +405,7 @@ func (c *Correlator) seenOn(t *trace, iface uint32, dir record.Direction) bool {
 	return slices.Contains(t.keys, hopKey(iface, dir))
 }
 
-func hopKey(iface uint32, dir record.Direction) uint32 { return iface<<2 | uint32(dir&3) }
+func hopKey(iface uint32, dir record.Direction) uint64 { return uint64(iface)<<8 | uint64(dir) }
 
 func (c *Correlator) newTrace(sg *sighting) *trace {
 	var t *trace
@@ -505,6 +548,7 @@ func (c *Correlator) free(i int32) {
 	sg.data, sg.chunk, sg.trace = nil, nil, nil
 	c.freeS = append(c.freeS, i)
 	if ch.refs--; ch.refs == 0 {
+		c.held -= cap(ch.buf)
 		c.putChunk(ch)
 	}
 }

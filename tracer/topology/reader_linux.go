@@ -28,6 +28,8 @@ type Reader struct {
 
 	mu    sync.Mutex
 	peers map[int]Ref // nsid → namespace (Name unused)
+
+	watchers sync.WaitGroup
 }
 
 // Open returns a Reader for the namespace at path, or for the calling
@@ -67,8 +69,10 @@ func Open(path string) (*Reader, error) {
 // NetNS returns the namespace's ID and its /run/netns name ("" if none).
 func (r *Reader) NetNS() (netns.ID, string) { return r.ns, r.nsName }
 
-// Close releases the netlink sockets.
+// Close releases the netlink sockets. It waits for the goroutines of
+// Watch, whose contexts must have ended.
 func (r *Reader) Close() error {
+	r.watchers.Wait()
 	r.h.Close()
 	return r.handle.Close()
 }
@@ -314,7 +318,9 @@ func (r *Reader) Watch(ctx context.Context, fn func(Change), onErr func(error)) 
 	if err != nil {
 		return fmt.Errorf("watch devices: %w", err)
 	}
+	r.watchers.Add(1)
 	go func() {
+		defer r.watchers.Done()
 		defer close(done)
 		for {
 			select {
