@@ -1,6 +1,7 @@
 // Package pcap writes what ifacetrace captures as pcapng files that
-// Wireshark, tshark and tcpdump read as they are, and maps Linux hardware
-// types to pcap link types.
+// Wireshark, tshark and tcpdump read as they are, reads pcap and pcapng
+// files back as a live capture would have delivered them (for -r), and
+// maps Linux hardware types to pcap link types and back.
 //
 // It owns the Linux AF_PACKET semantics of the file, not its encoding:
 // gopacket/pcapgo encodes the blocks (section header, interface
@@ -26,8 +27,17 @@
 //     its pcapgo writer at the first AddInterface and writes a lone section
 //     header itself at Close otherwise.
 //
+// Reading (FileReader) is the inverse, for captures made by tcpdump -i any
+// (LINUX_SLL2: the interface index and direction come from the cooked
+// header, the device's Ethernet header is rebuilt with the destination MAC
+// lost; LINUX_SLL has no interface index at all), dumpcap, ifacetrace
+// itself, and plain Ethernet or raw-IP pcaps. pcapgo parses the formats;
+// FileReader only turns what it finds into pcap/record headers and
+// frames, and announces each device with its first packet. A file cut off
+// mid-packet yields its whole packets, then ErrTruncated.
+//
 // The package is pure Go and needs no privilege: it only writes to an
-// io.Writer.
+// io.Writer and reads from an io.Reader.
 //
 // Buffers: Writer.WritePacket does not retain Packet.Data or anything else
 // of the Packet after it returns; it copies frames it must rewrite into a
@@ -35,6 +45,7 @@
 // pcapgo allocates for packet options (which it does for every block with
 // options: the option list, a padding buffer, boxed values, comments).
 // Append* functions and InsertVLAN
-// append to the caller's slice and keep nothing. A Writer is not safe for
-// concurrent use.
+// append to the caller's slice and keep nothing. The frame and interfaces
+// FileReader.Next returns are valid until its next call. Neither a Writer
+// nor a FileReader is safe for concurrent use.
 package pcap

@@ -33,6 +33,7 @@ func captureFlags() []cli.Flag {
 		&cli.IntFlag{Name: "snaplen", Aliases: []string{"s"}, Usage: "keep at most `BYTES` of each frame (0: 262144)"},
 		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` sightings"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `TIME` (e.g. 30s, 5m)"},
+		&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "correlate the packets of `FILE` (pcap or pcapng, e.g. from tcpdump -i any) instead of capturing; needs no privilege"},
 		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng, .jsonl (or .json)"},
 		&cli.StringSliceFlag{Name: "netns", Usage: netnsUsage},
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
@@ -70,10 +71,6 @@ func options(c *cli.Context) (tracer.Options, []netns.Entry, error) {
 }
 
 func captureAction(c *cli.Context) error {
-	opts, entries, err := options(c)
-	if err != nil {
-		return err
-	}
 	pcapngOpts, err := pcapngOptions(c)
 	if err != nil {
 		return err
@@ -87,6 +84,16 @@ func captureAction(c *cli.Context) error {
 	}
 	ccfg := correlate.Config{Window: c.Duration("window"), MaxTraces: c.Int("max-traces")}
 	fcfg := flow.Config{Timeout: c.Duration("flow-timeout")}
+	if file := c.String("read"); file != "" {
+		if c.Args().Len() > 0 {
+			return usagef("unexpected arguments %q: filter expressions are not supported yet", strings.Join(c.Args().Slice(), " "))
+		}
+		return readAction(c, file, outs, ccfg, fcfg, nil)
+	}
+	opts, entries, err := options(c)
+	if err != nil {
+		return err
+	}
 	spaces, err := spacesOf(entries)
 	if err != nil {
 		return err
@@ -110,59 +117,81 @@ func captureAction(c *cli.Context) error {
 	}
 	start := time.Now()
 	ui := &terminal{stdout: bufio.NewWriter(stdout), stderr: stderr}
-	run := runInfo(plan, start)
-	var plugins []*host.Plugin
-	closePlugins := func() []host.Result {
-		// A plugin gets this long to write out what it has; then it is killed.
-		ctx, cancel := context.WithTimeout(context.Background(), pluginFinishTimeout)
-		defer cancel()
-		res := make([]host.Result, len(plugins))
-		for i, p := range plugins {
-			res[i] = p.Close(ctx)
-		}
-		return res
-	}
-	for _, o := range outs {
-		p, err := host.Start(c.Context, o, run, ui)
-		if err != nil {
-			closePlugins()
-			sess.Close()
-			return err
-		}
-		plugins = append(plugins, p)
+	out, err := startOutputs(c.Context, outs, runInfo(plan.SnapLen, start), ui)
+	if err != nil {
+		sess.Close()
+		return err
 	}
 	if rf := c.String("ready-file"); rf != "" {
 		if err := os.WriteFile(rf, []byte(fmt.Sprintln(os.Getpid())), 0o644); err != nil {
-			closePlugins()
+			out.close()
 			sess.Close()
 			return fmt.Errorf("ready file: %w", err)
 		}
 	}
 
 	ownNS, _ := netns.Current()
-	sink := &fanout{plugins: plugins, ui: ui}
-	if len(plugins) == 0 {
-		sink.view = newView(ui.stdout)
-	}
-	pipe := newPipeline(ccfg, fcfg, sink, ownNS)
+	pipe := newPipeline(ccfg, fcfg, out.sink, ownNS)
 	stats, runErr := sess.Run(c.Context, pipe)
+	if err := sess.WatchError(); err != nil && runErr == nil {
+		fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err)
+	}
+	return out.finish(pipe, stats, statsToPB(stats, start, time.Now()), start, runErr)
+}
+
+// outputs are the plugins of a run, or the terminal view when there are
+// none.
+type outputs struct {
+	specs   []host.Spec
+	plugins []*host.Plugin
+	sink    *fanout
+	ui      *terminal
+}
+
+func startOutputs(ctx context.Context, specs []host.Spec, run *pb.RunInfo, ui *terminal) (*outputs, error) {
+	o := &outputs{specs: specs, ui: ui}
+	for _, spec := range specs {
+		p, err := host.Start(ctx, spec, run, ui)
+		if err != nil {
+			o.close()
+			return nil, err
+		}
+		o.plugins = append(o.plugins, p)
+	}
+	o.sink = &fanout{plugins: o.plugins, ui: ui}
+	if len(o.plugins) == 0 {
+		o.sink.view = newView(ui.stdout)
+	}
+	return o, nil
+}
+
+// close ends every plugin: a plugin gets pluginFinishTimeout to write out
+// what it has; then it is killed.
+func (o *outputs) close() []host.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), pluginFinishTimeout)
+	defer cancel()
+	res := make([]host.Result, len(o.plugins))
+	for i, p := range o.plugins {
+		res[i] = p.Close(ctx)
+	}
+	return res
+}
+
+// finish releases what the correlator holds, sends the statistics, closes
+// the plugins and prints the summary. runErr is the run's own error.
+func (o *outputs) finish(pipe *pipeline, stats tracer.Stats, st *pb.Stats, start time.Time, runErr error) error {
 	pipe.finish()
-	end := time.Now()
-	final := &pb.Batch{Stats: statsToPB(stats, plan, start, end)}
-	final.Stats.Correlation = pipe.correlationStats()
-	sink.send(final, nil)
-	results := closePlugins()
-	ui.flush()
-	summary(stderr, stats, final.Stats.Correlation, outs, results, end.Sub(start), sink)
+	st.Correlation = pipe.correlationStats()
+	o.sink.send(&pb.Batch{Stats: st}, nil)
+	results := o.close()
+	o.ui.flush()
+	summary(o.ui.stderr, stats, st.Correlation, o.specs, results, time.Since(start), o.sink)
 	if runErr != nil {
 		return runErr
 	}
-	if err := sess.WatchError(); err != nil {
-		fmt.Fprintf(stderr, "ifacetrace: warning: %v (devices were still described when first seen)\n", err)
-	}
 	for i, r := range results {
 		if r.Err != nil {
-			return pluginError{fmt.Errorf("plugin %s failed: %w", outs[i].Name, r.Err)}
+			return pluginError{fmt.Errorf("plugin %s failed: %w", o.specs[i].Name, r.Err)}
 		}
 	}
 	return nil
@@ -170,7 +199,7 @@ func captureAction(c *cli.Context) error {
 
 const pluginFinishTimeout = time.Minute
 
-func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {
+func runInfo(snaplen int, start time.Time) *pb.RunInfo {
 	host, _ := os.Hostname()
 	osName := runtime.GOOS
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -182,7 +211,7 @@ func runInfo(plan *tracer.Plan, start time.Time) *pb.RunInfo {
 		Os:                osName,
 		Hardware:          runtime.GOARCH,
 		StartUnixNano:     start.UnixNano(),
-		Snaplen:           uint32(plan.SnapLen),
+		Snaplen:           uint32(snaplen),
 		CommandLine:       os.Args,
 		RecordLayout:      record.Layout,
 	}

@@ -48,7 +48,7 @@ func deviceToPB(d tracer.Device, own netns.ID) *pb.Interface {
 	return ifc
 }
 
-func statsToPB(st tracer.Stats, plan *tracer.Plan, start, end time.Time) *pb.Stats {
+func statsToPB(st tracer.Stats, start, end time.Time) *pb.Stats {
 	out := &pb.Stats{StartUnixNano: start.UnixNano(), EndUnixNano: end.UnixNano(), Sightings: st.Sightings}
 	// A device's drops are known only when it had a socket of its own.
 	type devKey struct {

@@ -41,12 +41,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 		p.corr.AddSource(src, now)
 	}
 	for _, d := range b.Devices {
-		ifc := deviceToPB(d, p.ownNS)
-		p.devices = append(p.devices, ifc)
-		for int(d.ID) >= len(p.names) {
-			p.names = append(p.names, "")
-		}
-		p.names[d.ID] = ifc.Name
+		p.announce(deviceToPB(d, p.ownNS))
 	}
 	if b.Count > 0 {
 		if err := p.corr.Add(b.Source, b.Records, now); err != nil {
@@ -59,6 +54,15 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 	p.corr.Advance(now)
 	p.emit(now, false)
 	return nil
+}
+
+// announce queues a device for the next batch, before its records.
+func (p *pipeline) announce(ifc *pb.Interface) {
+	p.devices = append(p.devices, ifc)
+	for int(ifc.Id) >= len(p.names) {
+		p.names = append(p.names, "")
+	}
+	p.names[ifc.Id] = ifc.Name
 }
 
 // Tick implements tracer.Ticker: traces close while no frame arrives.

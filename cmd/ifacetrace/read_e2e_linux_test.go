@@ -1,0 +1,98 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ifacetrace/ifacetrace/tracer/lab"
+)
+
+// TestReadMatchesLive: a `tcpdump -i any` capture of the lab, re-read with
+// -r (as nobody would need: no privilege), gives the same traces — count,
+// hops, order — as a live ifacetrace run on the same traffic; and so does
+// re-reading ifacetrace's own pcapng.
+func TestReadMatchesLive(t *testing.T) {
+	needE2E(t, "tcpdump")
+	l := lab.NewNAT(t)
+	warmARP(t, l)
+	// A directory nobody may use: -r runs without any privilege.
+	dir, err := os.MkdirTemp("", "ifacetrace-read-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	live, own, dump := filepath.Join(dir, "live.jsonl"), filepath.Join(dir, "live.pcapng"), filepath.Join(dir, "any.pcap")
+	td := tcpdump(t, l.Lab, lab.Host, dump)
+	it := ifacetrace(t, l.Lab, lab.Host, "-o", live, "-o", own)
+	ping(t, l.Lab, lab.Container, lab.OutsideIP, 5, "0.05")
+	sendUDP(t, l.Lab, lab.Container, lab.OutsideIP, 9999, 5)
+	time.Sleep(200 * time.Millisecond)
+	if code := it.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
+	}
+	td.interrupt(t)
+	for _, f := range []string{own, dump} {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// tcpdump names no device: the reader calls them if<ifindex>.
+	byIndex := ifindexes(t, l.Lab, lab.Host)
+	rename := func(s string) string {
+		for idx, name := range byIndex {
+			s = strings.ReplaceAll(s, "if"+idx+" ", name+" ")
+		}
+		return s
+	}
+	want := labTraces(t, live, nil)
+	if len(want) != 15 {
+		t.Fatalf("live: %d traces of the lab's pings and datagrams, want 15:\n%s", len(want), strings.Join(want, "\n"))
+	}
+	for _, tc := range []struct {
+		file   string
+		rename func(string) string
+	}{{dump, rename}, {own, nil}} {
+		out := filepath.Join(dir, filepath.Base(tc.file)+".jsonl")
+		cmd := exec.Command(ifacetraceBin, "-r", tc.file, "-o", out)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		p := startProc(t, "ifacetrace -r as nobody", cmd, nil)
+		if code := p.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("ifacetrace -r %s: exit %d\n%s", tc.file, code, p.stderr.String())
+		}
+		if diff := cmp.Diff(want, labTraces(t, out, tc.rename)); diff != "" {
+			t.Errorf("-r %s: traces differ from the live run (-live +read):\n%s", filepath.Base(tc.file), diff)
+		}
+	}
+}
+
+// labTraces lists the traces of the lab's pings and datagrams in a JSON
+// lines file: summary and path, in order.
+func labTraces(t *testing.T, file string, rename func(string) string) []string {
+	t.Helper()
+	traces, _ := readJSONL(t, file)
+	var out []string
+	for _, tr := range traces {
+		if !strings.Contains(tr.Summary, "ICMP echo") && !strings.Contains(tr.Summary, ":9999") {
+			continue
+		}
+		path := tr.Path
+		if rename != nil {
+			path = strings.TrimSuffix(rename(path+" "), " ")
+		}
+		out = append(out, tr.Summary+" | "+path+" | "+strings.Join(tr.Changes, ","))
+	}
+	return out
+}
