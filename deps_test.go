@@ -21,6 +21,7 @@ func TestBoundaries(t *testing.T) {
 		"plugins/json":      {mod + "tracer", mod + "pcap"},
 		"tracer/decode":     {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "net/http", "github.com/vishvananda/netlink"},
 		"tracer/correlate":  {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
+		"tracer/filter":     {mod + "tracer/netns", mod + "tracer/topology", mod + "plugins", "github.com/vishvananda/netlink"},
 		"tracer/flow":       {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
 		"plugins/host":      {mod + "tracer"},
 		"cmd/ifacetrace":    {mod + "tracer/afpacket", "golang.org/x/sys/unix"},

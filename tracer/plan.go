@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/tracer/afpacket"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
@@ -22,6 +23,11 @@ type Options struct {
 	BufferSize  int // ring bytes per socket; 0 for the default (32 MiB)
 	// Follow picks up namespaces that appear during the capture (--netns all).
 	Follow bool
+	// Filter is a classic BPF program run in the kernel on every socket
+	// (tracer/filter compiles one from a tcpdump expression); FilterExpr
+	// is that expression, for display.
+	Filter     []afpacket.Instruction
+	FilterExpr string
 }
 
 // Space is a namespace to capture in, with the devices it has now. Its
@@ -56,6 +62,8 @@ type Plan struct {
 	Duration    time.Duration
 	BlockSize   int
 	NumBlocks   int
+	Filter      []afpacket.Instruction
+	FilterExpr  string
 }
 
 // DefaultBufferSize is the ring size of each socket.
@@ -88,6 +96,7 @@ func NewPlan(o Options, spaces []Space) (*Plan, error) {
 	p := &Plan{
 		Follow: o.Follow, Interfaces: o.Interfaces, Promiscuous: o.Promiscuous,
 		SnapLen: o.SnapLen, Count: o.Count, Duration: o.Duration, BlockSize: blockSize,
+		Filter: o.Filter, FilterExpr: o.FilterExpr,
 	}
 	if p.SnapLen == 0 {
 		p.SnapLen = 262144
@@ -184,6 +193,9 @@ func (p *Plan) String() string {
 	}
 	if p.Follow {
 		b.WriteString("namespaces that appear: captured too\n")
+	}
+	if p.FilterExpr != "" {
+		fmt.Fprintf(&b, "filter: %s (%d BPF instructions, in the kernel on every socket)\n", p.FilterExpr, len(p.Filter))
 	}
 	if p.Count > 0 {
 		fmt.Fprintf(&b, "stop after: %d sightings\n", p.Count)

@@ -99,7 +99,7 @@ func (s *Session) openSpace(e netns.Entry, plans []SocketPlan, followed bool) (*
 		for _, pl := range plans {
 			so, err := afpacket.Open(afpacket.Config{
 				Ifindex: int(pl.Ifindex), Promiscuous: pl.Promiscuous, SnapLen: s.plan.SnapLen,
-				BlockSize: s.plan.BlockSize, NumBlocks: s.plan.NumBlocks,
+				BlockSize: s.plan.BlockSize, NumBlocks: s.plan.NumBlocks, Filter: s.plan.Filter,
 			})
 			if err != nil {
 				if errors.Is(err, fs.ErrPermission) {

@@ -11,20 +11,23 @@ var version = "0.1.0-dev"
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
-		Name:    "ifacetrace",
-		Usage:   "show where a packet goes inside a Linux host",
-		Version: version,
+		Name:      "ifacetrace",
+		Usage:     "show where a packet goes inside a Linux host",
+		Version:   version,
+		ArgsUsage: "[FILTER EXPRESSION]",
 		Description: `Captures every sighting of every packet — one copy at one device in one
-direction — with AF_PACKET, on all devices of a network namespace ("any") or on
-the devices you name, and shows them on the terminal or hands them to output
-plugins.
+direction — with AF_PACKET, on all devices of one or more network namespaces
+("any") or on the devices you name; correlates the copies of each packet into
+one trace (path, NAT changes, transit time); shows them on the terminal or hands
+them to output plugins. Trailing arguments are a filter in tcpdump's language.
 
 Examples:
-   sudo ifacetrace                          one line per sighting
-   sudo ifacetrace -o out.pcapng            a Wireshark file: every device by name, direction per frame
+   sudo ifacetrace                          one line per packet: its path and what changed
+   sudo ifacetrace -o out.pcapng            a Wireshark file: every device by name, direction, packet id
+   sudo ifacetrace --netns all icmp         every namespace, ICMP only
    sudo ifacetrace -i veth1 -i br0 -c 100   only these devices, stop after 100 sightings
-   sudo ifacetrace --netns c1 -o c1.pcapng  inside the namespace named c1 (/run/netns/c1)
-   ifacetrace interfaces                    the devices, their kind, master and veth peer
+   ifacetrace -r any.pcap -o t.jsonl        correlate a tcpdump -i any capture, no root needed
+   ifacetrace interfaces --netns all        the devices, their kind, master and veth peer
 
 Exit codes: 0 success, 1 failure, 2 bad usage, 3 missing privilege, 4 a plugin failed.`,
 		Writer:                 stdout,

@@ -22,6 +22,7 @@ import (
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/filter"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
@@ -59,9 +60,6 @@ func options(c *cli.Context) (tracer.Options, []netns.Entry, error) {
 		Duration:    c.Duration("duration"),
 		BufferSize:  c.Int("buffer-size") << 20,
 	}
-	if c.Args().Len() > 0 {
-		return o, nil, usagef("unexpected arguments %q: filter expressions are not supported yet; capture everything and filter in Wireshark", strings.Join(c.Args().Slice(), " "))
-	}
 	if o.SnapLen < 0 || o.Count < 0 || o.Duration < 0 || o.BufferSize < 0 {
 		return o, nil, usagef("--snaplen, --count, --duration and --buffer-size must not be negative")
 	}
@@ -84,16 +82,32 @@ func captureAction(c *cli.Context) error {
 	}
 	ccfg := correlate.Config{Window: c.Duration("window"), MaxTraces: c.Int("max-traces")}
 	fcfg := flow.Config{Timeout: c.Duration("flow-timeout")}
+	// Trailing arguments are a filter in tcpdump's language, compiled by
+	// libpcap for every link type a capture mixes.
+	expr := strings.Join(c.Args().Slice(), " ")
+	compile := filter.Compile
+	if len(c.StringSlice("interface")) == 0 && c.String("read") == "" {
+		compile = filter.CompileAny // sockets on all devices: as tcpdump -i any
+	}
+	prog, err := compile(expr, c.Int("snaplen"))
+	if err != nil {
+		return usageError{err}
+	}
+	for _, w := range prog.Unsupported() {
+		fmt.Fprintf(c.App.ErrWriter, "ifacetrace: warning: %v\n", w)
+	}
 	if file := c.String("read"); file != "" {
-		if c.Args().Len() > 0 {
-			return usagef("unexpected arguments %q: filter expressions are not supported yet", strings.Join(c.Args().Slice(), " "))
+		var match func(uint16, []byte) bool
+		if prog != nil {
+			match = prog.Match
 		}
-		return readAction(c, file, outs, ccfg, fcfg, nil)
+		return readAction(c, file, outs, ccfg, fcfg, expr, match)
 	}
 	opts, entries, err := options(c)
 	if err != nil {
 		return err
 	}
+	opts.Filter, opts.FilterExpr = prog.Instructions(), expr
 	spaces, err := spacesOf(entries)
 	if err != nil {
 		return err
@@ -117,7 +131,7 @@ func captureAction(c *cli.Context) error {
 	}
 	start := time.Now()
 	ui := &terminal{stdout: bufio.NewWriter(stdout), stderr: stderr}
-	out, err := startOutputs(c.Context, outs, runInfo(plan.SnapLen, start), ui)
+	out, err := startOutputs(c.Context, outs, runInfo(plan.SnapLen, expr, start), ui)
 	if err != nil {
 		sess.Close()
 		return err
@@ -199,7 +213,7 @@ func (o *outputs) finish(pipe *pipeline, stats tracer.Stats, st *pb.Stats, start
 
 const pluginFinishTimeout = time.Minute
 
-func runInfo(snaplen int, start time.Time) *pb.RunInfo {
+func runInfo(snaplen int, filter string, start time.Time) *pb.RunInfo {
 	host, _ := os.Hostname()
 	osName := runtime.GOOS
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -212,6 +226,7 @@ func runInfo(snaplen int, start time.Time) *pb.RunInfo {
 		Hardware:          runtime.GOARCH,
 		StartUnixNano:     start.UnixNano(),
 		Snaplen:           uint32(snaplen),
+		Filter:            filter,
 		CommandLine:       os.Args,
 		RecordLayout:      record.Layout,
 	}

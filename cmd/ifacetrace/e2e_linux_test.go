@@ -226,7 +226,7 @@ func ifacetrace(t *testing.T, l *lab.Lab, role string, args ...string) *proc {
 
 // tcpdump runs `tcpdump -i any` in role's namespace writing file, and returns
 // once it says it is listening.
-func tcpdump(t *testing.T, l *lab.Lab, role, file string) *proc {
+func tcpdump(t *testing.T, l *lab.Lab, role, file string, filter ...string) *proc {
 	t.Helper()
 	// -Z root: keep privileges, so tcpdump can write into the test's
 	// directory. --immediate-mode: without it libpcap's ring holds the last
@@ -234,8 +234,8 @@ func tcpdump(t *testing.T, l *lab.Lab, role, file string) *proc {
 	// Immediate mode's ring has slots of snaplen bytes: -s 512 -B 4096 make
 	// room for thousands of frames instead of eight, so bursts (ARP, then
 	// the queued packet) are not dropped.
-	p := startProc(t, "tcpdump", l.Command(role, "tcpdump", "-i", "any", "-n", "--immediate-mode",
-		"-s", "512", "-B", "4096", "-U", "-Z", "root", "-w", file), nil)
+	p := startProc(t, "tcpdump", l.Command(role, append([]string{"tcpdump", "-i", "any", "-n", "--immediate-mode",
+		"-s", "512", "-B", "4096", "-U", "-Z", "root", "-w", file}, filter...)...), nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.stderr.String(), "listening on") {
 		if p.exited() || time.Now().After(deadline) {

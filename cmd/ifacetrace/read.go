@@ -27,7 +27,7 @@ const readBatch = 4096
 // readAction correlates the packets of a capture file (-r) exactly as a
 // live capture's: same pipeline, same outputs, no privilege. The file's
 // timestamps drive the correlation windows, so nothing is late or dropped.
-func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.Config, fcfg flow.Config, match func(uint16, []byte) bool) error {
+func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.Config, fcfg flow.Config, expr string, match func(uint16, []byte) bool) error {
 	for _, f := range []string{"interface", "promisc", "netns", "buffer-size", "duration", "rotate-seconds"} {
 		if c.IsSet(f) {
 			return usagef("--%s does not apply to -r (reading a file)", f)
@@ -55,7 +55,7 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	if snap == 0 {
 		snap = 262144
 	}
-	out, err := startOutputs(c.Context, specs, runInfo(snap, start), ui)
+	out, err := startOutputs(c.Context, specs, runInfo(snap, expr, start), ui)
 	if err != nil {
 		return err
 	}

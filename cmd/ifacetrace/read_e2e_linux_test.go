@@ -76,6 +76,22 @@ func TestReadMatchesLive(t *testing.T) {
 			t.Errorf("-r %s: traces differ from the live run (-live +read):\n%s", filepath.Base(tc.file), diff)
 		}
 	}
+
+	// A filter applies to -r as to a live capture.
+	out := filepath.Join(dir, "icmp.jsonl")
+	p := startProc(t, "ifacetrace -r icmp", exec.Command(ifacetraceBin, "-r", own, "-o", out, "icmp[icmptype] == icmp-echo"), nil)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("ifacetrace -r with a filter: exit %d\n%s", code, p.stderr.String())
+	}
+	got := labTraces(t, out, nil)
+	if len(got) != 5 {
+		t.Errorf("-r with filter icmp-echo: %d traces, want the 5 echo requests:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, tr := range got {
+		if !strings.HasPrefix(tr, "ICMP echo request") {
+			t.Errorf("-r with filter icmp-echo kept %s", tr)
+		}
+	}
 }
 
 // labTraces lists the traces of the lab's pings and datagrams in a JSON
