@@ -1,14 +1,11 @@
 package tracer
 
 import (
-	"context"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
@@ -26,39 +23,16 @@ func TestFollowReusedInode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var mu sync.Mutex
-	seen := map[string]int{}
-	names := map[uint32]string{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Run(ctx, SinkFunc(func(b *Batch) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, d := range b.Devices {
-				names[d.ID] = d.NetNSName + "/" + d.Name
-			}
-			rd := record.NewReader(b.Records)
-			for {
-				var h record.Header
-				_, ok, err := rd.Next(&h)
-				if err != nil || !ok {
-					return err
-				}
-				seen[names[h.Iface]]++
-			}
-		}))
-	}()
+	rc := runCounting(s)
+	defer rc.stop()
 	waitFor := func(key string, send func()) bool {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
 			send()
 			time.Sleep(100 * time.Millisecond)
-			mu.Lock()
-			n := seen[key]
-			mu.Unlock()
+			rc.mu.Lock()
+			n := rc.seen[key]
+			rc.mu.Unlock()
 			if n > 0 {
 				return true
 			}
@@ -102,12 +76,11 @@ func TestFollowReusedInode(t *testing.T) {
 	l.Addr("a", "xd", "10.200.9.1/24")
 	l.Addr(role, "dx", "10.200.9.2/24")
 	if !waitFor(l.NS(role)+"/dx", func() { l.SendUDP(role, "10.200.9.1", 9, 0, []byte("hello")) }) {
-		mu.Lock()
-		t.Errorf("namespace %s (same inode as a deleted one) never captured; seen %v", l.NS(role), seen)
-		mu.Unlock()
+		rc.mu.Lock()
+		t.Errorf("namespace %s (same inode as a deleted one) never captured; seen %v", l.NS(role), rc.seen)
+		rc.mu.Unlock()
 	}
-	cancel()
-	<-done
+	rc.stop()
 }
 
 // --netns all -i DEV: a namespace whose DEV arrives after discovery first
@@ -123,31 +96,8 @@ func TestFollowDeviceArrivesLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var mu sync.Mutex
-	seen := map[string]int{}
-	names := map[uint32]string{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Run(ctx, SinkFunc(func(b *Batch) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, d := range b.Devices {
-				names[d.ID] = d.NetNSName + "/" + d.Name
-			}
-			rd := record.NewReader(b.Records)
-			for {
-				var h record.Header
-				_, ok, err := rd.Next(&h)
-				if err != nil || !ok {
-					return err
-				}
-				seen[names[h.Iface]]++
-			}
-		}))
-	}()
+	rc := runCounting(s)
+	defer rc.stop()
 	l.AddNS("c")
 	time.Sleep(1200 * time.Millisecond) // discovery sees c with lo only
 	l.Veth("a", "xc", "c", "va")
@@ -159,15 +109,14 @@ func TestFollowDeviceArrivesLater(t *testing.T) {
 	for time.Now().Before(deadline) && !ok {
 		l.SendUDP("c", "10.200.8.1", 9, 0, []byte("hello"))
 		time.Sleep(100 * time.Millisecond)
-		mu.Lock()
-		ok = seen[key] > 0
-		mu.Unlock()
+		rc.mu.Lock()
+		ok = rc.seen[key] > 0
+		rc.mu.Unlock()
 	}
 	if !ok {
-		mu.Lock()
-		t.Errorf("%s never captured; seen %v", key, seen)
-		mu.Unlock()
+		rc.mu.Lock()
+		t.Errorf("%s never captured; seen %v", key, rc.seen)
+		rc.mu.Unlock()
 	}
-	cancel()
-	<-done
+	rc.stop()
 }

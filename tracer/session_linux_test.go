@@ -133,33 +133,8 @@ func TestSessionFollowsNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var mu sync.Mutex
-	seen := map[string]int{} // NETNS/IFNAME → records
-	names := map[uint32]string{}
-	done := make(chan struct{})
-	var st Stats
-	var runErr error
-	go func() {
-		defer close(done)
-		st, runErr = s.Run(ctx, SinkFunc(func(b *Batch) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, d := range b.Devices {
-				names[d.ID] = d.NetNSName + "/" + d.Name
-			}
-			rd := record.NewReader(b.Records)
-			for {
-				var h record.Header
-				_, ok, err := rd.Next(&h)
-				if err != nil || !ok {
-					return err
-				}
-				seen[names[h.Iface]]++
-			}
-		}))
-	}()
+	rc := runCounting(s)
+	defer rc.stop()
 
 	l.AddNS("c")
 	l.Veth("a", "ac", "c", "ca")
@@ -170,14 +145,14 @@ func TestSessionFollowsNamespaces(t *testing.T) {
 	for {
 		l.SendUDP("c", "10.200.8.1", 9, 0, []byte("hello"))
 		time.Sleep(100 * time.Millisecond)
-		mu.Lock()
-		n := seen[ca]
-		mu.Unlock()
+		rc.mu.Lock()
+		n := rc.seen[ca]
+		rc.mu.Unlock()
 		if n > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no sighting on %s within 5s of its namespace appearing; seen %v", ca, seen)
+			t.Fatalf("no sighting on %s within 5s of its namespace appearing; seen %v", ca, rc.seen)
 		}
 	}
 
@@ -192,12 +167,54 @@ func TestSessionFollowsNamespaces(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cancel()
-	<-done
+	st, runErr := rc.stop()
 	if runErr != nil {
 		t.Fatal(runErr)
 	}
 	if st.Namespaces < 2 {
 		t.Errorf("stats: %d namespaces, want at least 2", st.Namespaces)
 	}
+}
+
+// counting runs a session and counts records per NETNS/IFNAME.
+type counting struct {
+	mu     sync.Mutex
+	seen   map[string]int
+	cancel context.CancelFunc
+	done   chan struct{}
+	st     Stats
+	err    error
+}
+
+func runCounting(s *Session) *counting {
+	ctx, cancel := context.WithCancel(context.Background())
+	rc := &counting{seen: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	names := map[uint32]string{}
+	go func() {
+		defer close(rc.done)
+		rc.st, rc.err = s.Run(ctx, SinkFunc(func(b *Batch) error {
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			for _, d := range b.Devices {
+				names[d.ID] = d.NetNSName + "/" + d.Name
+			}
+			rd := record.NewReader(b.Records)
+			for {
+				var h record.Header
+				_, ok, err := rd.Next(&h)
+				if err != nil || !ok {
+					return err
+				}
+				rc.seen[names[h.Iface]]++
+			}
+		}))
+	}()
+	return rc
+}
+
+// stop ends the run (once) and returns its result.
+func (rc *counting) stop() (Stats, error) {
+	rc.cancel()
+	<-rc.done
+	return rc.st, rc.err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -9,6 +8,7 @@ import (
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/decode"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
@@ -178,27 +178,9 @@ func tupleToPB(t correlate.Tuple) *pb.Tuple {
 }
 
 func protoName(t correlate.Tuple) string {
-	switch t.EtherType {
-	case 0x0806:
-		return "arp"
-	case 0x0800, 0x86dd:
-	default:
-		if t.EtherType == 0 {
-			return ""
-		}
-		return fmt.Sprintf("ethertype 0x%04x", t.EtherType)
+	if t.EtherType == 0 {
+		return ""
 	}
-	switch t.Proto {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1:
-		return "icmp"
-	case 58:
-		return "icmp6"
-	case 132:
-		return "sctp"
-	}
-	return strconv.Itoa(int(t.Proto))
+	p := decode.Packet{EtherType: t.EtherType, Proto: t.Proto, Src: t.Src, HAType: 1}
+	return p.ProtoName()
 }
