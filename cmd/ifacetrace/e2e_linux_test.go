@@ -970,7 +970,7 @@ func TestErrors(t *testing.T) {
 			{"--no-such-flag"},
 			{"-c", "-1"},
 			{"--netns", "ifacetrace-no-such-namespace"},
-			{"port", "80"},
+			{"tcp", "portt", "80"}, // a filter libpcap rejects
 		} {
 			if code, stderr := run(t, args...); code != 2 {
 				t.Errorf("ifacetrace %s: exit %d, want 2\nstderr:\n%s", strings.Join(args, " "), code, stderr)
