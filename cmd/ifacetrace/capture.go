@@ -38,6 +38,7 @@ func captureFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng, .jsonl (or .json)"},
 		&cli.StringSliceFlag{Name: "netns", Usage: netnsUsage},
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
+		&cli.StringSliceFlag{Name: "plugin", Usage: "run plugin `NAME[:key=value,...]` (repeatable): a built-in, ifacetrace-plugin-NAME on the plugin path, or a path; sha256=HEX pins its binary"},
 		&cli.StringFlag{Name: "dedup", Usage: "`MODE` for pcapng outputs: all (every copy, default) or first (only the first copy of each packet)", Value: "all"},
 		&cli.StringFlag{Name: "rotate-size", Usage: "pcapng outputs: start a new file every `SIZE` (e.g. 100M, 1G; like dumpcap -b filesize)"},
 		&cli.IntFlag{Name: "rotate-seconds", Usage: "pcapng outputs: start a new file every `N` seconds"},
@@ -76,6 +77,18 @@ func captureAction(c *cli.Context) error {
 	outs, err := parseOutputs(c.StringSlice("output"), pcapngOpts)
 	if err != nil {
 		return err
+	}
+	for _, v := range c.StringSlice("plugin") {
+		spec, err := parsePluginFlag(v)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, spec)
+	}
+	// Plugins have none of the capture's privileges: under sudo they run
+	// as the user who ran sudo.
+	for i := range outs {
+		outs[i].Credential = pluginCredential()
 	}
 	if c.Int("max-traces") < 0 || c.Duration("window") < 0 || c.Duration("flow-timeout") < 0 {
 		return usagef("--window, --max-traces and --flow-timeout must not be negative")

@@ -45,6 +45,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Under `sudo go test`, ifacetrace would run its plugins as the sudo
+	// user, who cannot write into the tests' directories; TestPluginsAsSudoUser
+	// sets these itself.
+	for _, v := range []string{"SUDO_UID", "SUDO_GID", "SUDO_USER"} {
+		os.Unsetenv(v)
+	}
 	var dir string
 	if os.Geteuid() != 0 { // needE2E skips, or under CI=true fails, each test
 		e2eSkip = "end-to-end tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_RAW): run `sudo make test`"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -29,6 +30,12 @@ type Spec struct {
 	Cmd     []string          // argv of the plugin process
 	Options map[string]string // passed to Configure
 	Queue   int               // batches queued before Send waits or drops; 0 means 64
+	// Credential, when set, is who the plugin runs as: under sudo, the
+	// invoking user, so that it has none of the capture's privileges and
+	// the files it writes are that user's.
+	Credential *syscall.Credential
+	// SHA256, when set, is the hex digest Cmd[0] must have.
+	SHA256 string
 }
 
 // UI receives what plugins say.
@@ -51,27 +58,59 @@ type Plugin struct {
 	sent    chan struct{} // closed when the sender has stopped
 	reports chan struct{} // closed when the report reader has stopped
 	stderr  *tail
+	sockDir string
 
 	failed  atomic.Pointer[error]
 	dropped atomic.Uint64 // batches lost (non-lossless plugins)
 	stalled atomic.Int64  // ns Send waited on a full queue
 }
 
+// Describe starts the plugin, asks who it is, and stops it.
+func Describe(ctx context.Context, spec Spec, ui UI) (*pb.PluginInfo, error) {
+	p, err := launch(ctx, spec, ui)
+	if err != nil {
+		return nil, err
+	}
+	p.kill()
+	return p.Info, nil
+}
+
 // Start starts the plugin process, checks its contract, and configures it.
 func Start(ctx context.Context, spec Spec, run *pb.RunInfo, ui UI) (*Plugin, error) {
+	p, err := launch(ctx, spec, ui)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.configure(ctx, run); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// launch starts the plugin process and asks it to describe itself.
+func launch(ctx context.Context, spec Spec, ui UI) (*Plugin, error) {
 	if len(spec.Cmd) == 0 {
 		return nil, fmt.Errorf("plugin %s: no command", spec.Name)
 	}
 	if spec.Queue <= 0 {
 		spec.Queue = 64
 	}
+	path, err := checkBinary(spec.Cmd[0], spec.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s (%s): %w", spec.Name, spec.Cmd[0], err)
+	}
 	p := &Plugin{Spec: spec, ui: ui, stderr: &tail{name: spec.Name, ui: ui}}
-	cmd := exec.Command(spec.Cmd[0], spec.Cmd[1:]...)
+	// Its socket goes into a directory only it (and root) can enter.
+	if p.sockDir, err = socketDir(spec.Credential); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
+	}
+	cmd := exec.Command(path, spec.Cmd[1:]...)
+	cmd.Env = append(os.Environ(), plugin.EnvUnixSocketDir+"="+p.sockDir)
 	// Killed with ifacetrace, however ifacetrace ends (see start); in a
 	// process group of its own so that its children can be killed with it,
 	// and so that a terminal's Ctrl-C reaches only ifacetrace, which then
 	// shuts the plugin down in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: spec.Credential}
 	p.cmd = cmd
 	p.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
@@ -100,10 +139,16 @@ func Start(ctx context.Context, spec Spec, run *pb.RunInfo, ui UI) (*Plugin, err
 		p.kill()
 		return nil, fmt.Errorf("plugin %s: describe: %w%s", spec.Name, err, p.stderr.context())
 	}
+	return p, nil
+}
+
+// configure passes the options and opens the stream.
+func (p *Plugin) configure(ctx context.Context, run *pb.RunInfo) error {
+	spec, ui := p.Spec, p.ui
 	resp, err := p.rpc.Configure(ctx, &pb.ConfigureRequest{Options: spec.Options, Run: run})
 	if err != nil {
 		p.kill()
-		return nil, fmt.Errorf("plugin %s: %s", spec.Name, grpcMessage(err))
+		return fmt.Errorf("plugin %s: %s", spec.Name, grpcMessage(err))
 	}
 	for _, w := range resp.GetWarnings() {
 		ui.Warn(spec.Name, w)
@@ -112,14 +157,14 @@ func Start(ctx context.Context, spec Spec, run *pb.RunInfo, ui UI) (*Plugin, err
 	// stopping capture still delivers what it has.
 	if p.stream, err = p.rpc.Consume(context.Background()); err != nil {
 		p.kill()
-		return nil, fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
+		return fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
 	}
 	p.queue = make(chan *pb.Batch, spec.Queue)
 	p.sent = make(chan struct{})
 	p.reports = make(chan struct{})
 	go p.send()
 	go p.readReports()
-	return p, nil
+	return nil
 }
 
 // grpcMessage strips gRPC's "rpc error: code = … desc =" from a plugin's error.
@@ -288,6 +333,7 @@ func (p *Plugin) kill() {
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	p.client.Kill()
+	os.RemoveAll(p.sockDir)
 }
 
 // tail forwards a plugin's stderr to the UI line by line, turning go-plugin's

@@ -8,11 +8,14 @@ package host_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,6 +55,11 @@ func TestMain(m *testing.M) {
 	}
 	dir, err := os.MkdirTemp("", "ifacetrace-host-test-")
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Others may enter it: TestSafety runs the plugin as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -798,5 +806,75 @@ func TestHelperHost(t *testing.T) {
 		fmt.Printf("helper: lines %d, err %v\n", len(lines), res.Err)
 	default:
 		fail("unknown mode %q", mode)
+	}
+}
+
+// TestSafety: running as root, a plugin binary others can replace is
+// refused, and so is one whose digest is not the pinned one; a plugin runs
+// as the Credential given (the sudo user), its socket in a directory of its
+// own.
+func TestSafety(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (CI=true: not skipping)")
+		}
+		t.Skip("needs root: run `sudo go test`")
+	}
+	dir := t.TempDir()
+	copyPlugin := func(name string, mode os.FileMode) string {
+		b, err := os.ReadFile(testPlugin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	u := newUI(t)
+	for _, tc := range []struct {
+		name string
+		s    host.Spec
+		want string
+	}{
+		{"world-writable", host.Spec{Name: "w", Cmd: []string{copyPlugin("w", 0o777)}}, "writable by others"},
+		{"wrong pin", host.Spec{Name: "p", Cmd: []string{testPlugin}, SHA256: strings.Repeat("0", 64)}, "not the pinned"},
+	} {
+		if _, err := host.Start(context.Background(), tc.s, runInfo(), u); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	b, _ := os.ReadFile(testPlugin)
+	sum := sha256.Sum256(b)
+	s := spec(nil)
+	s.SHA256 = hex.EncodeToString(sum[:])
+	s.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
+	p := start(t, s, u)
+	pid := u.pid(t)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^Uid:\s+65534\s`).Match(status) {
+		t.Errorf("plugin does not run as uid 65534:\n%s", status)
+	}
+	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	var sockDir string
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "PLUGIN_UNIX_SOCKET_DIR="); ok {
+			sockDir = v
+		}
+	}
+	fi, err := os.Stat(sockDir)
+	if err != nil || fi.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Errorf("socket directory %q: %v %v, want mode 0700 owned by 65534", sockDir, fi, err)
+	}
+	closePlugin(t, p, u, 10*time.Second)
+	if _, err := os.Stat(sockDir); err == nil {
+		t.Errorf("socket directory %s left behind", sockDir)
 	}
 }
