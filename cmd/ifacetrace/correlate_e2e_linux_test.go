@@ -177,9 +177,10 @@ func TestTracesAcrossNamespaces(t *testing.T) {
 			kind = "arp"
 			got := steps(tr)
 			want := []string{l.NS(lab.Container) + "/eth0 out", "veth-c in", "br0 in", "veth-p2 out", "veth-p3 out", l.NS("p2") + "/eth0 in", l.NS("p3") + "/eth0 in"}
-			// The flood's branches interleave in time (a veth delivers to
-			// its peer at once): after the bridge, any order.
-			if len(got) != len(want) || !slices.Equal(got[:3], want[:3]) || !sameSet(got[3:], want[3:]) {
+			// After the bridge port, any order: the bridge floods the other
+			// ports before it passes the frame up to itself (br0 in), and a
+			// veth delivers to its peer at once, so branches interleave.
+			if len(got) != len(want) || !slices.Equal(got[:2], want[:2]) || !sameSet(got[2:], want[2:]) {
 				t.Errorf("ARP broadcast trace %d: path %v, want %v", tr.ID, got, want)
 				for _, x := range traces {
 					if strings.HasPrefix(x.Summary, "ARP") {
