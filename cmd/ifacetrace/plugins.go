@@ -124,7 +124,7 @@ func pluginsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "plugins",
 		Usage: "list the plugins ifacetrace can run",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{pluginsTestCommand(), {
 			Name:  "list",
 			Usage: "name, version, subscriptions and path of every plugin: built-in and on the search path",
 			Action: func(c *cli.Context) error {

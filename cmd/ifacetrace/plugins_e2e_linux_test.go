@@ -65,6 +65,17 @@ func TestPluginDiscovery(t *testing.T) {
 		}
 	}
 
+	// plugins test: the probe keeps the contract; a plugin that fails in
+	// Configure does not.
+	code, out, errs = run(t, "plugins", "test", "probe")
+	if code != 0 || strings.Count(out, "ok    ") != 4 {
+		t.Errorf("plugins test probe: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = run(t, "plugins", "test", "probe:mode=fail")
+	if code == 0 || !strings.Contains(out, "FAIL  start") {
+		t.Errorf("plugins test of a plugin failing Configure: exit %d\n%s", code, out)
+	}
+
 	// The probe (host's test plugin) prints "batch SEQ: N records" per batch.
 	go l.SendUDP("a", lab.PairB, 9, 100*time.Millisecond, []byte("1"), []byte("2"), []byte("3"))
 	code, out, errs = run(t, "--plugin", "probe:mode=echo", "--duration", "2s")
