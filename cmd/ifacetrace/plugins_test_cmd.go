@@ -61,9 +61,9 @@ func testPlugin(ctx context.Context, w io.Writer, spec host.Spec) error {
 	var derr error
 	switch {
 	case info.GetName() == "" || info.GetVersion() == "":
-		derr = fmt.Errorf("Describe must give a name and a version, gave %q %q", info.GetName(), info.GetVersion())
+		derr = fmt.Errorf("the plugin must describe itself with a name and a version, gave %q %q", info.GetName(), info.GetVersion())
 	case info.GetWants() == nil:
-		derr = fmt.Errorf("Describe must say what the plugin wants (Subscriptions)")
+		derr = fmt.Errorf("the plugin must say what it wants (Subscriptions) in Describe")
 	}
 	step(fmt.Sprintf("Describe: %s %s, wants %s, lossless %v", info.GetName(), info.GetVersion(), wants(info.GetWants()), info.GetLossless()), derr)
 	for _, b := range syntheticRun(start) {
@@ -127,7 +127,7 @@ func syntheticRun(start time.Time) []*pb.Batch {
 	flow := &pb.Flow{Id: 1, Tuple: tuple, FirstUnixNano: t0, LastUnixNano: t0 + 1000, PacketsForward: 1, BytesForward: uint64(len(frame)),
 		Paths: []*pb.PathCount{{Path: trace.Path, Count: 1}}, Final: true}
 	stats := &pb.Stats{StartUnixNano: t0, EndUnixNano: t0 + 1e9, Sightings: 2,
-		Interfaces: []*pb.InterfaceStats{{Id: 0, ReceivedOut: 1}, {Id: 1, ReceivedIn: 1}},
+		Interfaces:  []*pb.InterfaceStats{{Id: 0, ReceivedOut: 1}, {Id: 1, ReceivedIn: 1}},
 		Correlation: &pb.CorrelationStats{Traces: 1, MultiHopTraces: 1, Flows: 1}}
 	return []*pb.Batch{
 		{Seq: 1, Interfaces: ifs},
