@@ -386,32 +386,10 @@ func (f *fanout) send(b *pb.Batch, recs []byte) {
 		b.Records = append([]byte(nil), recs...)
 	}
 	for _, p := range f.plugins {
-		if pb := subscribed(b, p.Info.GetWants()); pb != nil {
+		if pb := host.Subscribed(b, p.Info.GetWants()); pb != nil {
 			p.Send(pb)
 		}
 	}
-}
-
-// subscribed is the part of b a plugin asked for, or nil when that is
-// nothing. Interfaces go to every plugin; the parts are shared, read-only.
-func subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
-	out := &pb.Batch{Seq: b.Seq, Interfaces: b.Interfaces}
-	if w.GetPackets() || w.GetPacketBytes() {
-		out.Records, out.RecordCount = b.Records, b.RecordCount
-	}
-	if w.GetTraces() {
-		out.Traces = b.Traces
-	}
-	if w.GetFlows() {
-		out.Flows = b.Flows
-	}
-	if w.GetStats() {
-		out.Stats = b.Stats
-	}
-	if len(out.Interfaces) == 0 && out.RecordCount == 0 && len(out.Traces) == 0 && len(out.Flows) == 0 && out.Stats == nil {
-		return nil
-	}
-	return out
 }
 
 // summary prints per-device counts, drops and outputs on stderr.

@@ -8,9 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/plugins/host"
-	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk/sdktest"
 )
 
 func pluginsTestCommand() *cli.Command {
@@ -66,8 +65,10 @@ func testPlugin(ctx context.Context, w io.Writer, spec host.Spec) error {
 		derr = fmt.Errorf("the plugin must say what it wants (Subscriptions) in Describe")
 	}
 	step(fmt.Sprintf("Describe: %s %s, wants %s, lossless %v", info.GetName(), info.GetVersion(), wants(info.GetWants()), info.GetLossless()), derr)
-	for _, b := range syntheticRun(start) {
-		p.Send(subscribed(b, info.GetWants()))
+	for _, b := range sdktest.Synthetic(start) {
+		if sb := host.Subscribed(b, info.GetWants()); sb != nil {
+			p.Send(sb)
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -98,40 +99,3 @@ type collectUI struct{ lines, warns []string }
 
 func (u *collectUI) Line(_, s string) { u.lines = append(u.lines, s) }
 func (u *collectUI) Warn(_, s string) { u.warns = append(u.warns, s) }
-
-// syntheticRun is a small run: a ping request through two devices, as a
-// live capture would deliver it.
-func syntheticRun(start time.Time) []*pb.Batch {
-	t0 := start.UnixNano()
-	ifs := []*pb.Interface{
-		{Id: 0, Name: "c1/eth0", Ifname: "eth0", Ifindex: 2, Netns: "c1", Kind: "veth", Hatype: 1, Mtu: 1500, Up: true, Carrier: true, Peer: "veth-c", Addresses: []string{"10.200.1.2/24"}, Description: "veth, up, peer veth-c"},
-		{Id: 1, Name: "veth-c", Ifname: "veth-c", Ifindex: 5, Kind: "veth", Hatype: 1, Mtu: 1500, Up: true, Carrier: true, Peer: "c1/eth0", Master: "br0", Description: "veth, up, master br0, peer c1/eth0"},
-	}
-	// An ICMP echo request 10.200.1.2 > 10.200.2.2 in an Ethernet frame.
-	frame := []byte{
-		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
-		0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 200, 1, 2, 10, 200, 2, 2,
-		8, 0, 0xf7, 0xfd, 0, 1, 0, 1,
-	}
-	var recs []byte
-	for i, dir := range []record.Direction{record.DirOut, record.DirIn} {
-		recs = record.Append(recs, record.Header{Iface: uint32(i), TimeNanos: t0 + int64(i)*1000, OrigLen: uint32(len(frame)),
-			Dir: dir, HAType: 1, Proto: 0x0800, TraceID: 1, Hop: uint16(i + 1), Hops: 2}, frame)
-	}
-	tuple := &pb.Tuple{Proto: "icmp", Src: "10.200.1.2", Dst: "10.200.2.2", Sport: 1, Dport: 1}
-	trace := &pb.Trace{Id: 1, TimeUnixNano: t0, TransitNanos: 1000, Summary: "ICMP echo request 10.200.1.2 > 10.200.2.2 id 1 seq 1",
-		Path: "c1/eth0 out → veth-c in", FlowId: 1, Hops: []*pb.Hop{
-			{InterfaceId: 0, Direction: "out", TimeUnixNano: t0, Length: uint32(len(frame)), Tuple: tuple, Ttl: 64},
-			{InterfaceId: 1, Direction: "in", TimeUnixNano: t0 + 1000, Length: uint32(len(frame)), Tuple: tuple, Ttl: 64},
-		}}
-	flow := &pb.Flow{Id: 1, Tuple: tuple, FirstUnixNano: t0, LastUnixNano: t0 + 1000, PacketsForward: 1, BytesForward: uint64(len(frame)),
-		Paths: []*pb.PathCount{{Path: trace.Path, Count: 1}}, Final: true}
-	stats := &pb.Stats{StartUnixNano: t0, EndUnixNano: t0 + 1e9, Sightings: 2,
-		Interfaces:  []*pb.InterfaceStats{{Id: 0, ReceivedOut: 1}, {Id: 1, ReceivedIn: 1}},
-		Correlation: &pb.CorrelationStats{Traces: 1, MultiHopTraces: 1, Flows: 1}}
-	return []*pb.Batch{
-		{Seq: 1, Interfaces: ifs},
-		{Seq: 2, Records: recs, RecordCount: 2, Traces: []*pb.Trace{trace}},
-		{Seq: 3, Flows: []*pb.Flow{flow}, Stats: stats},
-	}
-}

@@ -385,3 +385,26 @@ func (t *tail) context() string {
 	}
 	return "; its last words: " + strings.Join(words, " | ")
 }
+
+// Subscribed is the part of b a plugin that wants w receives, or nil when
+// that is nothing. Interfaces go to every plugin; the parts are shared,
+// read-only.
+func Subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
+	out := &pb.Batch{Seq: b.Seq, Interfaces: b.Interfaces}
+	if w.GetPackets() || w.GetPacketBytes() {
+		out.Records, out.RecordCount = b.Records, b.RecordCount
+	}
+	if w.GetTraces() {
+		out.Traces = b.Traces
+	}
+	if w.GetFlows() {
+		out.Flows = b.Flows
+	}
+	if w.GetStats() {
+		out.Stats = b.Stats
+	}
+	if len(out.Interfaces) == 0 && out.RecordCount == 0 && len(out.Traces) == 0 && len(out.Flows) == 0 && out.Stats == nil {
+		return nil
+	}
+	return out
+}
