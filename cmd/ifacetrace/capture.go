@@ -406,7 +406,7 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 		fmt.Fprintf(w, "; %d traces closed early because %d were open (raise --max-traces)", cs.EvictedTraces, cs.MaxTraces)
 	}
 	if cs.LateSightings > 0 {
-		fmt.Fprintf(w, "; %d sightings arrived late (the host was busy)", cs.LateSightings)
+		fmt.Fprintf(w, "; %d sightings came too late to join their packet (the host was busy): those packets may show as split", cs.LateSightings)
 	}
 	fmt.Fprintln(w)
 	devs := append([]tracer.DeviceStats(nil), st.Devices...)

@@ -102,7 +102,7 @@ type Stats struct {
 	Traces    uint64 // closed
 	MultiHop  uint64 // closed with more than one sighting
 	Evicted   uint64 // closed early because MaxTraces were open
-	Late      uint64 // arrived after the merge had passed their time: their copies may be split
+	Late      uint64 // arrived after the merge had passed their time and found no trace to join: their packet may be split
 	Forced    uint64 // processed early because MaxPending were waiting
 	Undecoded uint64 // could not be decoded: a trace of their own each
 	Open      int    // traces open now
@@ -149,6 +149,7 @@ type sighting struct {
 	chunk *chunkRef
 	pkt   decode.Packet
 	ok    bool
+	late  bool
 	seq   uint64
 	trace *trace
 }
@@ -236,9 +237,9 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 		if h.TimeNanos > s.seen {
 			s.seen = h.TimeNanos
 		}
-		if h.TimeNanos <= c.mark {
-			c.stats.Late++
-		}
+		// Behind the merge: harmless if it still joins its trace, counted
+		// in process if it has to start one.
+		sg.late = h.TimeNanos <= c.mark
 		c.stats.Sightings++
 		c.push(i)
 		if len(c.heap) > c.cfg.MaxPending {
@@ -333,6 +334,9 @@ func (c *Correlator) process(i int32) {
 		c.stats.Undecoded++
 	}
 	if best == nil {
+		if sg.late {
+			c.stats.Late++
+		}
 		best = c.newTrace(sg)
 	}
 	best.hops = append(best.hops, i)
