@@ -11,21 +11,22 @@ import (
 func TestBoundaries(t *testing.T) {
 	const mod = "github.com/ifacetrace/ifacetrace/"
 	rules := map[string][]string{
-		"tracer/...":          {mod + "plugins", "github.com/hashicorp/go-plugin", "google.golang.org/grpc", "github.com/urfave/cli"},
-		"tracer/afpacket":     {"github.com/gopacket/gopacket", "github.com/vishvananda/netlink", mod + "plugins"},
-		"tracer/netns":        {mod + "tracer/afpacket", mod + "tracer/topology", mod + "plugins", "github.com/vishvananda/netlink"},
-		"pcap/...":            {mod + "tracer", "google.golang.org/grpc", mod + "plugins"},
-		"plugins/proto/...":   {mod + "tracer", mod + "pcap", mod + "cmd"},
-		"plugins/sdk":         {mod + "tracer", "golang.org/x/sys/unix"},
-		"plugins/sdk/sdktest": {mod + "tracer"},
-		"plugins/pcapng":      {mod + "tracer"},
-		"plugins/json":        {mod + "tracer", mod + "pcap"},
-		"tracer/decode":       {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "net/http", "github.com/vishvananda/netlink"},
-		"tracer/correlate":    {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
-		"tracer/filter":       {mod + "tracer/netns", mod + "tracer/topology", mod + "plugins", "github.com/vishvananda/netlink"},
-		"tracer/flow":         {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
-		"plugins/host":        {mod + "tracer"},
-		"cmd/ifacetrace":      {mod + "tracer/afpacket", "golang.org/x/sys/unix"},
+		"tracer/...":           {mod + "plugins", "github.com/hashicorp/go-plugin", "google.golang.org/grpc", "github.com/urfave/cli"},
+		"tracer/afpacket":      {"github.com/gopacket/gopacket", "github.com/vishvananda/netlink", mod + "plugins"},
+		"tracer/netns":         {mod + "tracer/afpacket", mod + "tracer/topology", mod + "plugins", "github.com/vishvananda/netlink"},
+		"pcap/...":             {mod + "tracer", "google.golang.org/grpc", mod + "plugins"},
+		"plugins/proto/...":    {mod + "tracer", mod + "pcap", mod + "cmd"},
+		"plugins/sdk":          {mod + "tracer", "golang.org/x/sys/unix"},
+		"plugins/sdk/sdktest":  {mod + "tracer"},
+		"plugins/pcapng":       {mod + "tracer"},
+		"plugins/examples/...": {mod + "tracer", mod + "cmd"},
+		"plugins/json":         {mod + "tracer", mod + "pcap"},
+		"tracer/decode":        {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "net/http", "github.com/vishvananda/netlink"},
+		"tracer/correlate":     {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
+		"tracer/filter":        {mod + "tracer/netns", mod + "tracer/topology", mod + "plugins", "github.com/vishvananda/netlink"},
+		"tracer/flow":          {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
+		"plugins/host":         {mod + "tracer"},
+		"cmd/ifacetrace":       {mod + "tracer/afpacket", "golang.org/x/sys/unix"},
 	}
 	for pkg, banned := range rules {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./"+pkg).Output()

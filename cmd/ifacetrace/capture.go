@@ -392,6 +392,21 @@ func (f *fanout) send(b *pb.Batch, recs []byte) {
 	}
 }
 
+// counters formats a plugin's counters: "frames" alone as "N frames", any
+// others as "key N", sorted.
+func counters(c map[string]uint64) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", c[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // summary prints per-device counts, drops and outputs on stderr.
 func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.Spec, results []host.Result, took time.Duration, f *fanout) {
 	fmt.Fprintf(w, "ifacetrace: %d sightings in %s", st.Sightings, took.Round(time.Millisecond))
@@ -429,16 +444,19 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 		case r.Err != nil:
 			fmt.Fprintf(w, "ifacetrace: %s output FAILED: %v\n", outs[i].Name, r.Err)
 		case r.Finish != nil:
-			what := fmt.Sprintf("%d frames", r.Finish.Counters["frames"])
-			if _, ok := r.Finish.Counters["frames"]; !ok {
-				what = fmt.Sprintf("%d traces, %d flows", r.Finish.Counters["traces"], r.Finish.Counters["flows"])
-			}
+			what := counters(r.Finish.Counters)
 			switch fs := r.Finish.Files; len(fs) {
 			case 0:
+				if what != "" {
+					fmt.Fprintf(w, "ifacetrace: %s: %s\n", outs[i].Name, what)
+				}
 			case 1:
 				fmt.Fprintf(w, "ifacetrace: wrote %s (%s)\n", fs[0], what)
 			default:
 				fmt.Fprintf(w, "ifacetrace: wrote %d files (%s in all): %s … %s\n", len(fs), what, fs[0], fs[len(fs)-1])
+			}
+			for _, warn := range r.Finish.Warnings {
+				fmt.Fprintf(w, "ifacetrace: plugin %s: %s\n", outs[i].Name, warn)
 			}
 		}
 		if r.Dropped > 0 {

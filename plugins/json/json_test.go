@@ -521,8 +521,9 @@ func connect(t *testing.T, p sdk.Plugin) pb.PluginClient {
 	t.Helper()
 	client, server := plugin.TestPluginGRPCConn(t, false, sdk.PluginSets(p)[sdk.ProtocolVersion])
 	t.Cleanup(func() {
-		client.Close()
+		// The server first: closing the client first races inside go-plugin.
 		server.Stop()
+		client.Close()
 	})
 	raw, err := client.Dispense(sdk.PluginName)
 	if err != nil {

@@ -111,8 +111,9 @@ func connect(t *testing.T, impl sdk.Plugin) pb.PluginClient {
 	}
 	client, server := plugin.TestPluginGRPCConn(t, false, set)
 	t.Cleanup(func() {
-		client.Close()
+		// The server first: closing the client first races inside go-plugin.
 		server.Stop()
+		client.Close()
 	})
 	raw, err := client.Dispense(sdk.PluginName)
 	if err != nil {

@@ -44,8 +44,10 @@ type Result struct {
 func Run(t testing.TB, p sdk.Plugin, options map[string]string, run *pb.RunInfo, batches ...*pb.Batch) (*Result, error) {
 	t.Helper()
 	client, server := plugin.TestPluginGRPCConn(t, false, sdk.PluginSets(p)[sdk.ProtocolVersion])
-	defer server.Stop()
+	// Deferred in this order, the server stops before the client closes:
+	// the other way round races inside go-plugin.
 	defer client.Close()
+	defer server.Stop()
 	raw, err := client.Dispense(sdk.PluginName)
 	if err != nil {
 		return nil, err
