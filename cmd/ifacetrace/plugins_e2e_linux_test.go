@@ -3,10 +3,14 @@
 package main
 
 import (
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,4 +129,93 @@ func TestPluginsAsSudoUser(t *testing.T) {
 		t.Errorf("%s belongs to %d:%d, want the sudo user 65534:65534", out, st.Uid, st.Gid)
 	}
 	capinfos(t, out)
+}
+
+// TestPluginKilledMidCapture: a plugin killed (SIGKILL) in the middle of a
+// capture does not take the capture or the other outputs down: the pcapng
+// file is complete and valid, holding frames from after the kill; the user
+// is told which plugin died; the exit status is 4.
+func TestPluginKilledMidCapture(t *testing.T) {
+	needE2E(t, "capinfos")
+	l := lab.NewPair(t)
+	dir, err := os.MkdirTemp("", "ifacetrace-kill-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	probe := buildTestPlugin(t, dir, "probe")
+	out := filepath.Join(dir, "x.pcapng")
+	it := ifacetrace(t, l, "a", "-o", out, "--plugin", probe)
+
+	// The probe is a child of ifacetrace.
+	var pid int
+	for _, c := range childrenOf(it.cmd.Process.Pid) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c)); strings.TrimSpace(string(comm)) == "ifacetrace-plug" {
+			pid = c
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no ifacetrace-plugin-probe process under ifacetrace (pid %d)", it.cmd.Process.Pid)
+	}
+	l.SendUDP("a", lab.PairB, 9, 10*time.Millisecond, []byte("before 1"), []byte("before 2"))
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	l.SendUDP("a", lab.PairB, 9, 10*time.Millisecond, []byte("after 1"), []byte("after 2"))
+	time.Sleep(200 * time.Millisecond)
+	code := it.interrupt(t)
+	if code != 4 {
+		t.Errorf("exit %d, want 4 (a plugin failed)\n%s", code, it.stderr.String())
+	}
+	if !strings.Contains(it.stderr.String(), "probe") {
+		t.Errorf("stderr does not name the plugin that died:\n%s", it.stderr.String())
+	}
+	capinfos(t, out)
+	var payloads []string
+	for _, r := range fields(t, out, "udp.dstport == 9", "data.data") {
+		payloads = append(payloads, r[0])
+	}
+	after := hex.EncodeToString([]byte("after 2"))
+	if !slices.Contains(payloads, after) {
+		t.Errorf("the pcapng lacks the datagram sent after the plugin died; payloads %v", payloads)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, and theirs (ip netns
+// exec may sit in between).
+func childrenOf(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, _, ppid, ok := procStat(c); ok && ppid == pid {
+			out = append(out, c)
+			out = append(out, childrenOf(c)...)
+		}
+	}
+	return out
+}
+
+func procStat(pid int) (state byte, comm string, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+4 > len(s) {
+		return 0, "", 0, false
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 2 {
+		return 0, "", 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0][0], s[strings.IndexByte(s, '(')+1 : i], ppid, err == nil
 }
