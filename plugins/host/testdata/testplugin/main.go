@@ -17,6 +17,9 @@
 //	hang    Consume never returns from batch "n"
 //	stdout  writes to its stdout (os.Stdout and file descriptor 1) per batch
 //	fail    Configure fails
+//	count   (any other) only counts
+//
+// Finish reports batches, records and the process's CPU time (cpu_ns).
 //
 // Configure always warns "pid PID". Finish counts batches and records.
 package main
@@ -28,6 +31,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -141,7 +145,10 @@ func (p *testPlugin) Consume(_ context.Context, b *pb.Batch, r *sdk.Reporter) er
 }
 
 func (p *testPlugin) Finish(context.Context) (*pb.FinishResponse, error) {
-	return &pb.FinishResponse{Counters: map[string]uint64{"batches": p.batches, "records": p.records}}, nil
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := uint64(ru.Utime.Nano() + ru.Stime.Nano())
+	return &pb.FinishResponse{Counters: map[string]uint64{"batches": p.batches, "records": p.records, "cpu_ns": cpu}}, nil
 }
 
 func main() {
