@@ -60,6 +60,8 @@ type Plugin struct {
 	stderr  *tail
 	sockDir string
 
+	tokens  chan struct{} // credit flow control: one per batch the plugin may receive; nil without
+
 	failed  atomic.Pointer[error]
 	dropped atomic.Uint64 // batches lost (non-lossless plugins)
 	stalled atomic.Int64  // ns Send waited on a full queue
@@ -160,6 +162,10 @@ func (p *Plugin) configure(ctx context.Context, run *pb.RunInfo) error {
 		return fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
 	}
 	p.queue = make(chan *pb.Batch, spec.Queue)
+	if c := p.Info.GetCredits(); c > 0 {
+		p.tokens = make(chan struct{}, maxCredits)
+		p.grant(c)
+	}
 	p.sent = make(chan struct{})
 	p.reports = make(chan struct{})
 	go p.send()
@@ -204,6 +210,13 @@ func (p *Plugin) send() {
 		if p.Err() != nil {
 			continue // drain so that Send never blocks on a dead plugin
 		}
+		if p.tokens != nil {
+			select {
+			case <-p.tokens:
+			case <-p.reports: // the plugin is gone: no credit will come
+				continue
+			}
+		}
 		if err := p.stream.Send(b); err != nil {
 			// gRPC's Send says only EOF; the reason comes from Recv, which
 			// the report reader is about to see.
@@ -232,6 +245,23 @@ func (p *Plugin) readReports() {
 		}
 		for _, w := range r.Warnings {
 			p.ui.Warn(p.Name, w)
+		}
+		if p.tokens != nil {
+			p.grant(r.Credits)
+		}
+	}
+}
+
+// maxCredits bounds the credits a plugin may hold.
+const maxCredits = 1 << 16
+
+// grant adds n credits, beyond maxCredits ignored.
+func (p *Plugin) grant(n uint32) {
+	for ; n > 0; n-- {
+		select {
+		case p.tokens <- struct{}{}:
+		default:
+			return
 		}
 	}
 }

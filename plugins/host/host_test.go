@@ -878,3 +878,29 @@ func TestSafety(t *testing.T) {
 		t.Errorf("socket directory %s left behind", sockDir)
 	}
 }
+
+// TestCredits: with credit flow control the host sends a slow plugin no
+// more batches than it granted, so the capture feels its pace at once (the
+// wait is counted); without it, gRPC's buffers absorb small batches first.
+func TestCredits(t *testing.T) {
+	stall := func(args ...string) time.Duration {
+		u := newUI(t)
+		s := host.Spec{Name: "testplugin", Cmd: append([]string{testPlugin, "-lossless"}, args...),
+			Options: map[string]string{"mode": "slow", "delay": "30ms"}, Queue: 1}
+		p := start(t, s, u)
+		for i := 1; i <= 10; i++ {
+			p.Send(batch(uint64(i), 1, 10))
+		}
+		res := closePlugin(t, p, u, 10*time.Second)
+		if res.Err != nil || res.Finish.GetCounters()["batches"] != 10 {
+			t.Fatalf("%v: err %v, finish %v", args, res.Err, res.Finish)
+		}
+		return res.Stalled
+	}
+	if d := stall("-credits", "1"); d < 150*time.Millisecond {
+		t.Errorf("with 1 credit, 10 batches of 30ms each: the capture waited %v, want ≥ 150ms", d)
+	}
+	if d := stall(); d > 100*time.Millisecond {
+		t.Errorf("without credits: the capture waited %v, want next to nothing", d)
+	}
+}

@@ -145,6 +145,11 @@ func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.C
 
 func (s *server) Consume(stream pb.Plugin_ConsumeServer) error {
 	ctx := stream.Context()
+	// With credit flow control, each consumed batch grants the next.
+	var grant uint32
+	if s.impl.Describe().GetCredits() > 0 {
+		grant = 1
+	}
 	for {
 		b, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -155,7 +160,7 @@ func (s *server) Consume(stream pb.Plugin_ConsumeServer) error {
 		}
 		var r Reporter
 		err = s.impl.Consume(ctx, b, &r)
-		rep := &pb.Report{Lines: r.lines, Warnings: r.warnings, ConsumedSeq: b.Seq}
+		rep := &pb.Report{Lines: r.lines, Warnings: r.warnings, ConsumedSeq: b.Seq, Credits: grant}
 		if err != nil {
 			rep.Warnings = append(rep.Warnings, err.Error())
 		}

@@ -74,7 +74,12 @@ type PluginInfo struct {
 	// How the host treats the plugin when it falls behind: lossless plugins
 	// (file writers) slow the pipeline down and the stall is reported; others
 	// lose batches, counted.
-	Lossless      bool `protobuf:"varint,6,opt,name=lossless,proto3" json:"lossless,omitempty"`
+	Lossless bool `protobuf:"varint,6,opt,name=lossless,proto3" json:"lossless,omitempty"`
+	// Credit flow control, when > 0: the host sends at most this many batches
+	// beyond those the plugin has granted with Report.credits. 0: the host
+	// sends as fast as gRPC's own flow control allows. The Go SDK grants one
+	// credit per consumed batch by itself.
+	Credits       uint32 `protobuf:"varint,7,opt,name=credits,proto3" json:"credits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +154,13 @@ func (x *PluginInfo) GetLossless() bool {
 		return x.Lossless
 	}
 	return false
+}
+
+func (x *PluginInfo) GetCredits() uint32 {
+	if x != nil {
+		return x.Credits
+	}
+	return 0
 }
 
 // Subscriptions: a plugin receives only what it asks for.
@@ -1557,6 +1569,7 @@ type Report struct {
 	Warnings      []string               `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	Counters      map[string]uint64      `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	ConsumedSeq   uint64                 `protobuf:"varint,4,opt,name=consumed_seq,json=consumedSeq,proto3" json:"consumed_seq,omitempty"` // highest batch seq fully consumed
+	Credits       uint32                 `protobuf:"varint,5,opt,name=credits,proto3" json:"credits,omitempty"`                            // more batches the plugin is ready for (PluginInfo.credits)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1615,6 +1628,13 @@ func (x *Report) GetCounters() map[string]uint64 {
 func (x *Report) GetConsumedSeq() uint64 {
 	if x != nil {
 		return x.ConsumedSeq
+	}
+	return 0
+}
+
+func (x *Report) GetCredits() uint32 {
+	if x != nil {
+		return x.Credits
 	}
 	return 0
 }
@@ -1720,7 +1740,7 @@ var File_plugin_proto protoreflect.FileDescriptor
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\fplugin.proto\x12\x14ifacetrace.plugin.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xef\x01\n" +
+	"\x0fDescribeRequest\"\x89\x02\n" +
 	"\n" +
 	"PluginInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1728,7 +1748,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x129\n" +
 	"\x05wants\x18\x04 \x01(\v2#.ifacetrace.plugin.v1.SubscriptionsR\x05wants\x12:\n" +
 	"\aoptions\x18\x05 \x03(\v2 .ifacetrace.plugin.v1.OptionSpecR\aoptions\x12\x1a\n" +
-	"\blossless\x18\x06 \x01(\bR\blossless\"\xac\x01\n" +
+	"\blossless\x18\x06 \x01(\bR\blossless\x12\x18\n" +
+	"\acredits\x18\a \x01(\rR\acredits\"\xac\x01\n" +
 	"\rSubscriptions\x12\x18\n" +
 	"\apackets\x18\x01 \x01(\bR\apackets\x12!\n" +
 	"\fpacket_bytes\x18\x02 \x01(\bR\vpacketBytes\x12\x16\n" +
@@ -1859,12 +1880,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\vSocketStats\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
 	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
-	"\x05drops\x18\x03 \x01(\x04R\x05drops\"\xe2\x01\n" +
+	"\x05drops\x18\x03 \x01(\x04R\x05drops\"\xfc\x01\n" +
 	"\x06Report\x12\x14\n" +
 	"\x05lines\x18\x01 \x03(\tR\x05lines\x12\x1a\n" +
 	"\bwarnings\x18\x02 \x03(\tR\bwarnings\x12F\n" +
 	"\bcounters\x18\x03 \x03(\v2*.ifacetrace.plugin.v1.Report.CountersEntryR\bcounters\x12!\n" +
-	"\fconsumed_seq\x18\x04 \x01(\x04R\vconsumedSeq\x1a;\n" +
+	"\fconsumed_seq\x18\x04 \x01(\x04R\vconsumedSeq\x12\x18\n" +
+	"\acredits\x18\x05 \x01(\rR\acredits\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x0f\n" +

@@ -3,6 +3,7 @@
 // Arguments choose what Describe says and how the plugin is served:
 //
 //	-lossless  Describe asks for a lossless queue
+//	-credits N credit flow control: N batches ahead
 //	-raw       serve with go-plugin directly, without the SDK's watch on its
 //	           parent, so that only the host's parent-death signal ends it
 //
@@ -43,6 +44,7 @@ import (
 
 type testPlugin struct {
 	lossless bool
+	credits  uint32
 	mode     string
 	n        uint64
 	delay    time.Duration
@@ -58,6 +60,7 @@ func (p *testPlugin) Describe() *pb.PluginInfo {
 		Wants:    &pb.Subscriptions{Packets: true, PacketBytes: true, Stats: true},
 		Options:  []*pb.OptionSpec{{Name: "mode", Type: "string", Default: "echo"}},
 		Lossless: p.lossless,
+		Credits:  p.credits,
 	}
 }
 
@@ -154,8 +157,9 @@ func (p *testPlugin) Finish(context.Context) (*pb.FinishResponse, error) {
 func main() {
 	lossless := flag.Bool("lossless", false, "ask for a lossless queue")
 	raw := flag.Bool("raw", false, "serve without the SDK's watch on the parent process")
+	credits := flag.Uint("credits", 0, "ask for credit flow control with this many credits")
 	flag.Parse()
-	p := &testPlugin{lossless: *lossless}
+	p := &testPlugin{lossless: *lossless, credits: uint32(*credits)}
 	if *raw {
 		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: sdk.Handshake, VersionedPlugins: sdk.PluginSets(p), GRPCServer: plugin.DefaultGRPCServer})
 		os.Exit(0)
