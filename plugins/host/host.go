@@ -60,7 +60,7 @@ type Plugin struct {
 	stderr  *tail
 	sockDir string
 
-	tokens  chan struct{} // credit flow control: one per batch the plugin may receive; nil without
+	tokens chan struct{} // credit flow control: one per batch the plugin may receive; nil without
 
 	failed  atomic.Pointer[error]
 	dropped atomic.Uint64 // batches lost (non-lossless plugins)
