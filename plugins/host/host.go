@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
@@ -421,8 +422,11 @@ func (t *tail) context() string {
 // read-only.
 func Subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
 	out := &pb.Batch{Seq: b.Seq, Interfaces: b.Interfaces}
-	if w.GetPackets() || w.GetPacketBytes() {
+	switch {
+	case w.GetPacketBytes():
 		out.Records, out.RecordCount = b.Records, b.RecordCount
+	case w.GetPackets():
+		out.Records, out.RecordCount = headersOnly(b.Records), b.RecordCount
 	}
 	if w.GetTraces() {
 		out.Traces = b.Traces
@@ -437,4 +441,22 @@ func Subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
 		return nil
 	}
 	return out
+}
+
+// headersOnly re-packs records without their bytes (captured length 0;
+// the original length stays), for plugins that want packets but not bytes.
+func headersOnly(recs []byte) []byte {
+	if len(recs) == 0 {
+		return nil
+	}
+	r := record.NewReader(recs)
+	var out []byte
+	var h record.Header
+	for {
+		_, ok, err := r.Next(&h)
+		if err != nil || !ok {
+			return out
+		}
+		out = record.Append(out, h, nil)
+	}
 }
