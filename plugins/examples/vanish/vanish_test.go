@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +12,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/go-plugin"
 
 	"github.com/ifacetrace/ifacetrace/plugins/examples/vanish"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk/sdktest"
 )
 
 // The plugin is what sdk.Serve serves.
@@ -97,73 +95,27 @@ func trace(id, flow uint64, tu *pb.Tuple, steps ...string) *pb.Trace {
 	return t
 }
 
-// connect serves p over an in-process gRPC connection, as ifacetrace sees it.
-func connect(t *testing.T, p sdk.Plugin) pb.PluginClient {
-	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, sdk.PluginSets(p)[sdk.ProtocolVersion])
-	t.Cleanup(func() {
-		// The server first: client.Close asks the server to stop itself,
-		// and go-plugin's Stop is not safe to run twice at once.
-		server.Stop()
-		client.Close()
-	})
-	raw, err := client.Dispense(sdk.PluginName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw.(pb.PluginClient)
-}
-
 // result is what one run of the plugin said.
 type result struct {
 	lines, warnings []string // from Consume's reports
 	finish          *pb.FinishResponse
 }
 
-// run configures a fresh plugin with opts over gRPC, sends it the fixture's
-// interfaces and then traces, one batch each, with stats on the last, and
-// finishes it.
+// run drives a fresh plugin with opts (sdktest: over gRPC, as ifacetrace
+// does): the fixture's interfaces, then the traces, one batch each, with
+// stats on the last, and Finish.
 func run(t *testing.T, opts map[string]string, stats *pb.Stats, traces ...*pb.Trace) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pc := connect(t, vanish.New())
-	if _, err := pc.Configure(ctx, &pb.ConfigureRequest{Options: opts, Run: &pb.RunInfo{RecordLayout: 1}}); err != nil {
-		t.Fatalf("Configure: %v", err)
-	}
 	batches := []*pb.Batch{{Seq: 1, Interfaces: interfaces}}
 	for i, tr := range traces {
 		batches = append(batches, &pb.Batch{Seq: uint64(i + 2), Traces: []*pb.Trace{tr}})
 	}
 	batches[len(batches)-1].Stats = stats
-	stream, err := pc.Consume(ctx)
+	r, err := sdktest.Run(t, vanish.New(), opts, &pb.RunInfo{RecordLayout: 1}, batches...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range batches {
-		if err := stream.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	var res result
-	for {
-		rep, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Consume: %v", err)
-		}
-		res.lines = append(res.lines, rep.GetLines()...)
-		res.warnings = append(res.warnings, rep.GetWarnings()...)
-	}
-	if res.finish, err = pc.Finish(ctx, &pb.FinishRequest{}); err != nil {
-		t.Fatalf("Finish: %v", err)
-	}
-	return res
+	return result{lines: r.Lines, warnings: r.Warnings, finish: r.Finish}
 }
 
 func TestDescribe(t *testing.T) {

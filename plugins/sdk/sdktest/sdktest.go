@@ -32,9 +32,11 @@ import (
 type Result struct {
 	Info     *pb.PluginInfo
 	Lines    []string // Report.lines, for the user's terminal
-	Warnings []string // from Configure, the reports and Finish
-	Consumed uint64   // the highest consumed_seq reported
-	Finish   *pb.FinishResponse
+	Warnings []string // Report.warnings
+	// ConfigureWarnings are Configure's; Finish's are in Finish.
+	ConfigureWarnings []string
+	Consumed          uint64 // the highest consumed_seq reported
+	Finish            *pb.FinishResponse
 }
 
 // Run serves p in-process, configures it with options and run (nil: a
@@ -66,7 +68,7 @@ func Run(t testing.TB, p sdk.Plugin, options map[string]string, run *pb.RunInfo,
 	if err != nil {
 		return res, fmt.Errorf("configure: %w", err)
 	}
-	res.Warnings = append(res.Warnings, cr.GetWarnings()...)
+	res.ConfigureWarnings = cr.GetWarnings()
 	stream, err := pc.Consume(ctx)
 	if err != nil {
 		return res, fmt.Errorf("consume: %w", err)
@@ -104,7 +106,6 @@ func Run(t testing.TB, p sdk.Plugin, options map[string]string, run *pb.RunInfo,
 	if res.Finish, err = pc.Finish(ctx, &pb.FinishRequest{}); err != nil {
 		return res, fmt.Errorf("finish: %w", err)
 	}
-	res.Warnings = append(res.Warnings, res.Finish.GetWarnings()...)
 	return res, nil
 }
 
