@@ -33,6 +33,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage, 3 missing privilege, 4 a plugin f
 		Writer:                 stdout,
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,
+		EnableBashCompletion:   true, // contrib/completion/ifacetrace.bash
 		UseShortOptionHandling: true,
 		Flags:                  captureFlags(),
 		Action:                 captureAction,

@@ -2,7 +2,7 @@
 // captures every device with AF_PACKET, names each device and direction, and
 // hands the sightings to plugins that write pcapng for Wireshark and more.
 //
-//	sudo ifacetrace                      # one line per sighting
+//	sudo ifacetrace                      # one line per packet: its path, NAT, transit
 //	sudo ifacetrace -o out.pcapng        # a Wireshark file, every device by name
 //	ifacetrace interfaces                # the devices and how they connect
 package main
@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -23,7 +24,19 @@ func main() {
 }
 
 // run is the whole program, testable: it returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	app := newApp(stdout, stderr)
+	if slices.Contains(args, completionFlag) {
+		// urfave/cli panics on some incomplete command lines while it
+		// completes (a flag still waiting for its value): offer nothing.
+		defer func() {
+			if recover() != nil {
+				code = exitOK
+			}
+		}()
+	}
 	return exitCode(stderr, app.RunContext(ctx, args))
 }
+
+// completionFlag asks for shell completions (contrib/completion).
+const completionFlag = "--generate-bash-completion"
