@@ -573,6 +573,22 @@ func (s *Session) stats(sightings uint64, counts []uint64) Stats {
 	return st
 }
 
+// KernelDrops is the sum of the sockets' kernel drops so far. It may be
+// called while Run runs.
+func (s *Session) KernelDrops() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n uint64
+	for _, sp := range s.order {
+		for _, so := range sp.socks {
+			if st, err := so.s.Stats(); err == nil {
+				n += st.Drops
+			}
+		}
+	}
+	return n
+}
+
 // WatchError returns the error that stopped a device watch or namespace
 // discovery, if any.
 func (s *Session) WatchError() error {

@@ -159,7 +159,9 @@ func captureAction(c *cli.Context) error {
 
 	ownNS, _ := netns.Current()
 	pipe := newPipeline(ccfg, fcfg, out.sink, ownNS)
+	st := startStatus(stderr, start, pipe, sess.KernelDrops, out)
 	stats, runErr := sess.Run(c.Context, pipe)
+	st.stop()
 	if err := sess.WatchError(); err != nil && runErr == nil {
 		fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Completion: commands, subcommands and flags come from the app itself;
@@ -49,5 +50,34 @@ func TestCompletion(t *testing.T) {
 		if out, err := exec.Command(bash, "-n", filepath.Join("..", "..", "contrib", "completion", "ifacetrace.bash")).CombinedOutput(); err != nil {
 			t.Errorf("bash -n: %v\n%s", err, out)
 		}
+	}
+}
+
+// The status line is drawn only on a terminal: a pipe or a buffer gets
+// nothing, and its text names what it counts.
+func TestStatusLine(t *testing.T) {
+	var buf bytes.Buffer
+	if isTerminal(&buf) {
+		t.Error("a buffer is a terminal")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if isTerminal(w) {
+		t.Error("a pipe is a terminal")
+	}
+	pipe := &pipeline{}
+	pipe.sightings.Store(12)
+	pipe.traces.Store(4)
+	s := startStatus(&buf, time.Now(), pipe, func() uint64 { return 3 }, &outputs{})
+	s.stop()
+	if buf.Len() != 0 {
+		t.Errorf("status written to a non-terminal: %q", buf.String())
+	}
+	if line := s.line(); !strings.Contains(line, "12 sightings  4 packets  3 kernel drops") {
+		t.Errorf("status line %q", line)
 	}
 }

@@ -848,6 +848,10 @@ func TestTerminalView(t *testing.T) {
 	if strings.Contains(it.stdout.String(), "ifacetrace:") {
 		t.Errorf("status on stdout:\n%s", it.stdout.String())
 	}
+	// stderr is not a terminal here: no live status line.
+	if strings.ContainsAny(it.stderr.String(), "\r\x1b") {
+		t.Errorf("a status line on a stderr that is no terminal:\n%q", it.stderr.String())
+	}
 }
 
 func TestErrors(t *testing.T) {

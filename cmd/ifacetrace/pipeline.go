@@ -3,6 +3,7 @@ package main
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
@@ -25,6 +26,9 @@ type pipeline struct {
 	devices  []*pb.Interface
 	buf      []byte
 	lastTick int64
+
+	// For the status line, read from another goroutine.
+	sightings, traces atomic.Uint64
 }
 
 func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
@@ -44,6 +48,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 		p.announce(deviceToPB(d, p.ownNS))
 	}
 	if b.Count > 0 {
+		p.sightings.Add(uint64(b.Count))
 		if err := p.corr.Add(b.Source, b.Records, now); err != nil {
 			return err
 		}
@@ -85,6 +90,7 @@ const flowExpiry = time.Second
 func (p *pipeline) emit(now int64, final bool) {
 	recs, n, traces := p.corr.Drain(p.buf[:0])
 	p.buf = recs
+	p.traces.Add(uint64(len(traces)))
 	batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n)}
 	p.devices = nil
 	for _, tr := range traces {

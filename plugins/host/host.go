@@ -287,6 +287,13 @@ func (p *Plugin) Send(b *pb.Batch) {
 	p.stalled.Add(int64(time.Since(start)))
 }
 
+// Backlog is how many batches wait in the plugin's queue now.
+func (p *Plugin) Backlog() int { return len(p.queue) }
+
+// Dropped is how many batches the plugin has lost so far (not lossless
+// plugins that fell behind).
+func (p *Plugin) Dropped() uint64 { return p.dropped.Load() }
+
 // Result is what a plugin reports at the end.
 type Result struct {
 	Finish  *pb.FinishResponse
