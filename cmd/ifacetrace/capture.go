@@ -215,6 +215,7 @@ func (o *outputs) finish(pipe *pipeline, stats tracer.Stats, st *pb.Stats, start
 	results := o.close()
 	o.ui.flush()
 	summary(o.ui.stderr, stats, st.Correlation, o.specs, results, time.Since(start), o.sink)
+	pipe.digest.print(o.ui.stderr)
 	if runErr != nil {
 		return runErr
 	}

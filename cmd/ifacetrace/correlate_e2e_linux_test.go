@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	stdjson "encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -197,6 +198,13 @@ func TestTracesAcrossNamespaces(t *testing.T) {
 		t.Errorf("traces per kind (-want +got):\n%s(want at least one ARP broadcast)", diff)
 	}
 
+	// The summary: the most frequent paths, the NAT seen.
+	for _, want := range []string{"ifacetrace: most frequent paths:", "ifacetrace: NAT seen: SNAT " + lab.ContainerIP + "→" + lab.UplinkIP + " (5 packets)"} {
+		if !strings.Contains(it.stderr.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, it.stderr.String())
+		}
+	}
+
 	// One ICMP flow for the five pings: both directions, NAT named.
 	var icmp []jsonFlow
 	for _, f := range flows {
@@ -326,6 +334,10 @@ func TestNeverMerges(t *testing.T) {
 	}
 	if dropped == 0 || retrans == 0 {
 		t.Errorf("%d segments dropped, %d retransmitted: the loss did not happen, the test proves nothing", dropped, retrans)
+	}
+	// The summary names where the dropped segments stopped: the host.
+	if want := fmt.Sprintf("ifacetrace: %d packets entered %s, were not for it", dropped, l.NS(lab.Host)); !strings.Contains(it.stderr.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, it.stderr.String())
 	}
 	if segs != sent || lost != dropped {
 		t.Errorf("TCP traces from the container: %d, %d of them ending at the bridge; want %d (tcpdump's count there) and %d (the firewall's drops)", segs, lost, sent, dropped)

@@ -27,12 +27,14 @@ type pipeline struct {
 	buf      []byte
 	lastTick int64
 
+	digest *digest
+
 	// For the status line, read from another goroutine.
 	sightings, traces atomic.Uint64
 }
 
 func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
-	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own}
+	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest()}
 }
 
 // Deliver implements tracer.Sink.
@@ -63,6 +65,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 
 // announce queues a device for the next batch, before its records.
 func (p *pipeline) announce(ifc *pb.Interface) {
+	p.digest.device(ifc)
 	p.devices = append(p.devices, ifc)
 	for int(ifc.Id) >= len(p.names) {
 		p.names = append(p.names, "")
@@ -95,7 +98,9 @@ func (p *pipeline) emit(now int64, final bool) {
 	p.devices = nil
 	for _, tr := range traces {
 		id, evicted := p.flows.Add(tr)
-		batch.Traces = append(batch.Traces, p.traceToPB(tr, id))
+		ptr := p.traceToPB(tr, id)
+		p.digest.trace(tr, ptr.Path)
+		batch.Traces = append(batch.Traces, ptr)
 		for _, f := range evicted {
 			batch.Flows = append(batch.Flows, p.flowToPB(f))
 		}
