@@ -123,10 +123,20 @@ func builtinNames() []string {
 func pluginsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "plugins",
-		Usage: "list the plugins ifacetrace can run",
+		Usage: "list the plugins ifacetrace can run, or check one against the contract",
+		Description: `Examples:
+   ifacetrace plugins list                      built-in and installed plugins
+   IFACETRACE_PLUGIN_PATH=./bin ifacetrace plugins list
+   ifacetrace plugins test ./ifacetrace-plugin-vanish`,
 		Subcommands: []*cli.Command{pluginsTestCommand(), {
 			Name:  "list",
 			Usage: "name, version, subscriptions and path of every plugin: built-in and on the search path",
+			Description: `Searches $IFACETRACE_PLUGIN_PATH, ~/.local/lib/ifacetrace/plugins,
+/usr/local/lib/ifacetrace/plugins and /usr/lib/ifacetrace/plugins for
+ifacetrace-plugin-NAME and asks each to describe itself.
+
+Example:
+   ifacetrace plugins list`,
 			Action: func(c *cli.Context) error {
 				tw := tabwriter.NewWriter(c.App.Writer, 2, 8, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tVERSION\tWANTS\tPATH")
