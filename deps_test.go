@@ -20,6 +20,7 @@ func TestBoundaries(t *testing.T) {
 		"plugins/sdk/sdktest":  {mod + "tracer"},
 		"plugins/pcapng":       {mod + "tracer"},
 		"plugins/examples/...": {mod + "tracer", mod + "cmd"},
+		"contrib/...":          {mod + "tracer", mod + "cmd"},
 		"plugins/json":         {mod + "tracer", mod + "pcap"},
 		"tracer/decode":        {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "net/http", "github.com/vishvananda/netlink"},
 		"tracer/correlate":     {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
