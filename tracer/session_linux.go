@@ -75,7 +75,12 @@ func Open(p *Plan) (*Session, error) {
 	for _, ns := range p.Namespaces {
 		// With --netns all, every namespace but our own is released when it
 		// disappears.
-		if _, err := s.openSpace(ns.Entry, ns.Sockets, p.Follow && ns.Path != ""); err != nil {
+		topo, err := topology.Open(ns.Path)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		if _, err := s.openSpace(ns.Entry, topo, ns.Sockets, p.Follow && ns.Path != ""); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -83,13 +88,11 @@ func Open(p *Plan) (*Session, error) {
 	return s, nil
 }
 
-// openSpace opens the sockets of one namespace and announces the devices
-// they cover, so that outputs list them even when they carry no traffic.
-func (s *Session) openSpace(e netns.Entry, plans []SocketPlan, followed bool) (*space, error) {
-	topo, err := topology.Open(e.Path)
-	if err != nil {
-		return nil, err
-	}
+// openSpace opens the sockets of one namespace, whose topology reader it
+// takes over, and announces the devices they cover, so that outputs list
+// them even when they carry no traffic.
+func (s *Session) openSpace(e netns.Entry, topo *topology.Reader, plans []SocketPlan, followed bool) (*space, error) {
+	var err error
 	sp := &space{ns: e, topo: topo, followed: followed}
 	where := ""
 	if e.Path != "" {
@@ -367,6 +370,7 @@ const followInterval = 500 * time.Millisecond
 // follow opens sockets in namespaces that appear, and releases those of
 // namespaces that are gone, until ctx ends.
 func (s *Session) follow(ctx context.Context) {
+	own, _ := netns.Current()
 	t := time.NewTicker(followInterval)
 	defer t.Stop()
 	for {
@@ -380,7 +384,6 @@ func (s *Session) follow(ctx context.Context) {
 			s.watchErr.Store(&err)
 			continue
 		}
-		own, _ := netns.Current()
 		found := map[netns.ID]bool{}
 		for _, e := range all {
 			found[e.ID] = true
@@ -421,17 +424,18 @@ func (s *Session) addSpace(e netns.Entry) {
 		return // gone already
 	}
 	devs, err := r.Devices()
-	r.Close()
 	if err != nil {
+		r.Close()
 		return
 	}
 	plans := s.plan.SocketsFor(Space{Entry: e, Devices: devs}, nil)
 	if len(plans) == 0 {
 		// Nothing to capture there yet (the -i device may be moved in
 		// later): look again next round.
+		r.Close()
 		return
 	}
-	sp, err := s.openSpace(e, plans, true)
+	sp, err := s.openSpace(e, r, plans, true)
 	if err != nil {
 		if !errors.Is(err, errStopped) {
 			err = fmt.Errorf("namespace %s appeared but cannot be captured: %w", e.Label(), err)

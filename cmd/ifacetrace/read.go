@@ -13,7 +13,6 @@ import (
 	"github.com/ifacetrace/ifacetrace/pcap"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/plugins/host"
-	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
@@ -92,7 +91,7 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		}
 		data, fresh, err := fr.Next(&h)
 		for _, fi := range fresh {
-			pipe.announce(fileInterfaceToPB(fi))
+			pipe.announce(host.FileInterface(fi))
 			d := tracer.DeviceStats{Device: tracer.Device{ID: fi.ID, Device: topology.Device{Name: fi.Name}}}
 			for int(fi.ID) >= len(counts) {
 				counts = append(counts, tracer.DeviceStats{})
@@ -140,11 +139,4 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		fmt.Fprintf(ui.stderr, "ifacetrace: the filter left out %d packets\n", filtered)
 	}
 	return out.finish(pipe, stats, st, start, readErr)
-}
-
-func fileInterfaceToPB(fi pcap.FileInterface) *pb.Interface {
-	return &pb.Interface{
-		Id: fi.ID, Name: fi.Name, Ifname: fi.Ifname, Ifindex: fi.IfIndex, Netns: fi.NetNS,
-		Hatype: uint32(fi.HAType), Description: fi.Description, Up: true,
-	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/ifacetrace/ifacetrace/pcap"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
@@ -465,5 +466,14 @@ func headersOnly(recs []byte) []byte {
 			return out
 		}
 		out = record.Append(out, h, nil)
+	}
+}
+
+// FileInterface describes a device of a capture file (-r) as plugins see
+// devices.
+func FileInterface(fi pcap.FileInterface) *pb.Interface {
+	return &pb.Interface{
+		Id: fi.ID, Name: fi.Name, Ifname: fi.Ifname, Ifindex: fi.IfIndex, Netns: fi.NetNS,
+		Hatype: uint32(fi.HAType), Description: fi.Description, Up: true,
 	}
 }

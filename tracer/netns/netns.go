@@ -48,14 +48,6 @@ func Named() (map[ID]string, error) {
 	return out, nil
 }
 
-// PathOf returns a path for a named namespace, or the path itself.
-func PathOf(nameOrPath string) string {
-	if filepath.IsAbs(nameOrPath) {
-		return nameOrPath
-	}
-	return filepath.Join(RunDir, nameOrPath)
-}
-
 // Entry is a namespace found on the host: its identity, its /run/netns name
 // (if any) and a path that opens it.
 type Entry struct {

@@ -130,8 +130,7 @@ func FromFile(path string, perBatch int) ([]*pb.Batch, error) {
 	for {
 		data, fresh, err := r.Next(&h)
 		for _, fi := range fresh {
-			b.Interfaces = append(b.Interfaces, &pb.Interface{Id: fi.ID, Name: fi.Name, Ifname: fi.Ifname, Ifindex: fi.IfIndex,
-				Netns: fi.NetNS, Hatype: uint32(fi.HAType), Description: fi.Description, Up: true})
+			b.Interfaces = append(b.Interfaces, host.FileInterface(fi))
 		}
 		if errors.Is(err, io.EOF) {
 			break
