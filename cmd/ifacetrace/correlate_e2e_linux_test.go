@@ -379,14 +379,7 @@ func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 		got <- total
 	}()
 	pcap := filepath.Join(t.TempDir(), "c.pcap")
-	td := startProc(t, "tcpdump in container", l.Command(lab.Container, "tcpdump", "-i", "eth0", "-Q", "out", "-n", "--immediate-mode", "-s", "128", "-U", "-Z", "root", "-w", pcap, "tcp"), nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.stderr.String(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start\n%s", td.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	td := startTcpdump(t, l.Lab, lab.Container, "-i", "eth0", "-Q", "out", "-s", "128", "-w", pcap, "tcp")
 	err := netns.Do(l.Path(lab.Container), func() error {
 		conn, err := net.DialTimeout("tcp6", "["+lab.OutsideIP6+"]:8080", 5*time.Second)
 		if err != nil {

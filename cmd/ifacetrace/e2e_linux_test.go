@@ -231,17 +231,22 @@ func ifacetrace(t *testing.T, l *lab.Lab, role string, args ...string) *proc {
 }
 
 // tcpdump runs `tcpdump -i any` in role's namespace writing file, and returns
-// once it says it is listening.
+// once it says it is listening. Immediate mode's ring has slots of snaplen
+// bytes: -s 512 -B 4096 make room for thousands of frames instead of eight,
+// so bursts (ARP, then the queued packet) are not dropped.
 func tcpdump(t *testing.T, l *lab.Lab, role, file string, filter ...string) *proc {
 	t.Helper()
-	// -Z root: keep privileges, so tcpdump can write into the test's
-	// directory. --immediate-mode: without it libpcap's ring holds the last
-	// frames until its block times out, and tcpdump drops them at SIGINT.
-	// Immediate mode's ring has slots of snaplen bytes: -s 512 -B 4096 make
-	// room for thousands of frames instead of eight, so bursts (ARP, then
-	// the queued packet) are not dropped.
-	p := startProc(t, "tcpdump", l.Command(role, append([]string{"tcpdump", "-i", "any", "-n", "--immediate-mode",
-		"-s", "512", "-B", "4096", "-U", "-Z", "root", "-w", file}, filter...)...), nil)
+	return startTcpdump(t, l, role, append([]string{"-i", "any", "-s", "512", "-B", "4096", "-w", file}, filter...)...)
+}
+
+// startTcpdump runs tcpdump with args in role's namespace and returns once
+// it says it is listening. -Z root: keep privileges, so tcpdump can write
+// into the test's directory. --immediate-mode: without it libpcap's ring
+// holds the last frames until its block times out, and tcpdump drops them
+// at SIGINT.
+func startTcpdump(t *testing.T, l *lab.Lab, role string, args ...string) *proc {
+	t.Helper()
+	p := startProc(t, "tcpdump "+strings.Join(args, " "), l.Command(role, append([]string{"tcpdump", "-n", "--immediate-mode", "-U", "-Z", "root"}, args...)...), nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.stderr.String(), "listening on") {
 		if p.exited() || time.Now().After(deadline) {

@@ -85,7 +85,7 @@ func TestFiltersMatchTcpdump(t *testing.T) {
 		for i, e := range exprs {
 			p := &pair{expr: e, ours: filepath.Join(dir, fmt.Sprintf("f%d.pcapng", start+i)), dump: filepath.Join(dir, fmt.Sprintf("f%d.pcap", start+i))}
 			if onDevice[e] {
-				p.td = tcpdumpOn(t, l.Lab, lab.Host, "up0", p.dump, e)
+				p.td = startTcpdump(t, l.Lab, lab.Host, "-i", "up0", "-s", "512", "-B", "4096", "-w", p.dump, e)
 				p.it = ifacetrace(t, l.Lab, lab.Host, "-B", "4", "-i", "up0", "-o", p.ours, e)
 			} else {
 				p.td = tcpdump(t, l.Lab, lab.Host, p.dump, e)
@@ -155,21 +155,6 @@ func filterTraffic(t *testing.T, l *lab.NAT, tun interface{ Write([]byte) (int, 
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-}
-
-// tcpdumpOn is tcpdump on one device of role's namespace.
-func tcpdumpOn(t *testing.T, l *lab.Lab, role, dev, file, expr string) *proc {
-	t.Helper()
-	p := startProc(t, "tcpdump -i "+dev, l.Command(role, "tcpdump", "-i", dev, "-n", "--immediate-mode",
-		"-s", "512", "-B", "4096", "-U", "-Z", "root", "-w", file, expr), nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.stderr.String(), "listening on") {
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump -i %s did not start listening\nstderr:\n%s", dev, p.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return p
 }
 
 // sendTagged sends two 802.1Q frames (VLAN 10, ICMP echo 10.200.10.2 >
