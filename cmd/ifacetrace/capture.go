@@ -214,7 +214,7 @@ func (o *outputs) finish(pipe *pipeline, stats tracer.Stats, st *pb.Stats, start
 	o.sink.send(&pb.Batch{Stats: st}, nil)
 	results := o.close()
 	o.ui.flush()
-	summary(o.ui.stderr, stats, st.Correlation, o.specs, results, time.Since(start), o.sink)
+	summary(o.ui.stderr, stats, st.Correlation, o.specs, results, time.Since(start), pipe.names)
 	pipe.digest.print(o.ui.stderr)
 	if runErr != nil {
 		return runErr
@@ -359,7 +359,6 @@ type fanout struct {
 	view    *view
 	ui      *terminal
 	seq     uint64
-	names   []string // display name by interface id
 }
 
 // send delivers a batch whose records are recs (the batch does not own
@@ -367,12 +366,6 @@ type fanout struct {
 func (f *fanout) send(b *pb.Batch, recs []byte) {
 	f.seq++
 	b.Seq = f.seq
-	for _, ifc := range b.Interfaces {
-		for int(ifc.Id) >= len(f.names) {
-			f.names = append(f.names, "")
-		}
-		f.names[ifc.Id] = ifc.Name
-	}
 	if f.view != nil && len(b.Traces) > 0 {
 		f.ui.mu.Lock()
 		for _, tr := range b.Traces {
@@ -411,7 +404,7 @@ func counters(c map[string]uint64) string {
 }
 
 // summary prints per-device counts, drops and outputs on stderr.
-func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.Spec, results []host.Result, took time.Duration, f *fanout) {
+func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.Spec, results []host.Result, took time.Duration, names []string) {
 	fmt.Fprintf(w, "ifacetrace: %d sightings in %s", st.Sightings, took.Round(time.Millisecond))
 	if d := st.Drops(); d > 0 {
 		fmt.Fprintf(w, ", %d DROPPED by the kernel (ring full: raise -B or lower -s)", d)
@@ -436,8 +429,8 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 			continue
 		}
 		name := d.Name
-		if int(d.ID) < len(f.names) && f.names[d.ID] != "" {
-			name = f.names[d.ID]
+		if int(d.ID) < len(names) && names[d.ID] != "" {
+			name = names[d.ID]
 		}
 		fmt.Fprintf(tw, "  %s\t%d\t%d\t\n", name, d.In, d.Out)
 	}
