@@ -445,7 +445,10 @@ func Subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
 	if w.GetStats() {
 		out.Stats = b.Stats
 	}
-	if len(out.Interfaces) == 0 && out.RecordCount == 0 && len(out.Traces) == 0 && len(out.Flows) == 0 && out.Stats == nil {
+	if w.GetTopology() {
+		out.Routing = b.Routing
+	}
+	if len(out.Interfaces) == 0 && out.RecordCount == 0 && len(out.Traces) == 0 && len(out.Flows) == 0 && out.Stats == nil && len(out.Routing) == 0 {
 		return nil
 	}
 	return out

@@ -170,7 +170,7 @@ type Subscriptions struct {
 	PacketBytes   bool                   `protobuf:"varint,2,opt,name=packet_bytes,json=packetBytes,proto3" json:"packet_bytes,omitempty"` // with the captured bytes; without, records carry no data
 	Traces        bool                   `protobuf:"varint,3,opt,name=traces,proto3" json:"traces,omitempty"`                              // correlated traces (every copy of one packet)
 	Flows         bool                   `protobuf:"varint,4,opt,name=flows,proto3" json:"flows,omitempty"`                                // flows (traces per conversation), on expiry and at the end
-	Topology      bool                   `protobuf:"varint,5,opt,name=topology,proto3" json:"topology,omitempty"`                          // reserved for topology snapshots
+	Topology      bool                   `protobuf:"varint,5,opt,name=topology,proto3" json:"topology,omitempty"`                          // routing snapshots of the captured namespaces (Batch.routing)
 	Stats         bool                   `protobuf:"varint,6,opt,name=stats,proto3" json:"stats,omitempty"`                                // capture statistics (at least once, at the end)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -544,7 +544,12 @@ type Batch struct {
 	// trace id comes in the same batch as its trace, or a later one.
 	Traces []*Trace `protobuf:"bytes,6,rep,name=traces,proto3" json:"traces,omitempty"`
 	// Flows that expired, and at the end of the run every flow still open.
-	Flows         []*Flow `protobuf:"bytes,7,rep,name=flows,proto3" json:"flows,omitempty"`
+	Flows []*Flow `protobuf:"bytes,7,rep,name=flows,proto3" json:"flows,omitempty"`
+	// The routing state of a namespace, sent to plugins that want topology:
+	// for every captured namespace before the first trace that passes it, and
+	// again whenever its links, addresses, routes or rules change. A newer
+	// snapshot of a namespace replaces the older one.
+	Routing       []*Routing `protobuf:"bytes,8,rep,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -628,6 +633,858 @@ func (x *Batch) GetFlows() []*Flow {
 	return nil
 }
 
+func (x *Batch) GetRouting() []*Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
+}
+
+// Routing is one namespace's routing state: what the kernel's route lookup
+// reads. Field meanings follow ip-route(8) and ip-rule(8); numeric kinds use
+// the kernel's numbers (RTN_*, FR_ACT_*, RT_SCOPE_*, RTPROT_*).
+type Routing struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Netns          string                 `protobuf:"bytes,1,opt,name=netns,proto3" json:"netns,omitempty"`                              // name, as Interface.netns ("" for the tracer's own)
+	NetnsInode     uint64                 `protobuf:"varint,2,opt,name=netns_inode,json=netnsInode,proto3" json:"netns_inode,omitempty"` // as Interface.netns_inode
+	Links          []*RoutingLink         `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
+	Addrs          []*RoutingAddr         `protobuf:"bytes,4,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Routes         []*Route               `protobuf:"bytes,5,rep,name=routes,proto3" json:"routes,omitempty"`                                        // every table, both families
+	Rules          []*RoutingRule         `protobuf:"bytes,6,rep,name=rules,proto3" json:"rules,omitempty"`                                          // in the kernel's order, both families
+	Ipv6Forwarding bool                   `protobuf:"varint,7,opt,name=ipv6_forwarding,json=ipv6Forwarding,proto3" json:"ipv6_forwarding,omitempty"` // net.ipv6.conf.all.forwarding
+	TimeUnixNano   int64                  `protobuf:"varint,8,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`     // when it was read
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Routing) Reset() {
+	*x = Routing{}
+	mi := &file_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Routing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Routing) ProtoMessage() {}
+
+func (x *Routing) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Routing.ProtoReflect.Descriptor instead.
+func (*Routing) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Routing) GetNetns() string {
+	if x != nil {
+		return x.Netns
+	}
+	return ""
+}
+
+func (x *Routing) GetNetnsInode() uint64 {
+	if x != nil {
+		return x.NetnsInode
+	}
+	return 0
+}
+
+func (x *Routing) GetLinks() []*RoutingLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *Routing) GetAddrs() []*RoutingAddr {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *Routing) GetRoutes() []*Route {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *Routing) GetRules() []*RoutingRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *Routing) GetIpv6Forwarding() bool {
+	if x != nil {
+		return x.Ipv6Forwarding
+	}
+	return false
+}
+
+func (x *Routing) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type RoutingLink struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Ifindex  int32                  `protobuf:"varint,1,opt,name=ifindex,proto3" json:"ifindex,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Kind     string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Up       bool                   `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
+	Carrier  bool                   `protobuf:"varint,5,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Loopback bool                   `protobuf:"varint,6,opt,name=loopback,proto3" json:"loopback,omitempty"`
+	Group    uint32                 `protobuf:"varint,7,opt,name=group,proto3" json:"group,omitempty"`
+	Master   int32                  `protobuf:"varint,8,opt,name=master,proto3" json:"master,omitempty"` // ifindex of the bridge, bond or VRF
+	VrfTable uint32                 `protobuf:"varint,9,opt,name=vrf_table,json=vrfTable,proto3" json:"vrf_table,omitempty"`
+	// Per-device sysctls (net.ipv4.conf.DEV.*, net.ipv6.conf.DEV.*), already
+	// combined with conf.all as the kernel combines them.
+	Forwarding4     bool   `protobuf:"varint,10,opt,name=forwarding4,proto3" json:"forwarding4,omitempty"`
+	Forwarding6     bool   `protobuf:"varint,11,opt,name=forwarding6,proto3" json:"forwarding6,omitempty"`
+	RpFilter        uint32 `protobuf:"varint,12,opt,name=rp_filter,json=rpFilter,proto3" json:"rp_filter,omitempty"` // 0 off, 1 strict, 2 loose
+	AcceptLocal     bool   `protobuf:"varint,13,opt,name=accept_local,json=acceptLocal,proto3" json:"accept_local,omitempty"`
+	RouteLocalnet   bool   `protobuf:"varint,14,opt,name=route_localnet,json=routeLocalnet,proto3" json:"route_localnet,omitempty"`
+	IgnoreLinkdown4 bool   `protobuf:"varint,15,opt,name=ignore_linkdown4,json=ignoreLinkdown4,proto3" json:"ignore_linkdown4,omitempty"`
+	IgnoreLinkdown6 bool   `protobuf:"varint,16,opt,name=ignore_linkdown6,json=ignoreLinkdown6,proto3" json:"ignore_linkdown6,omitempty"`
+	SendRedirects   bool   `protobuf:"varint,17,opt,name=send_redirects,json=sendRedirects,proto3" json:"send_redirects,omitempty"`
+	SrcValidMark    bool   `protobuf:"varint,18,opt,name=src_valid_mark,json=srcValidMark,proto3" json:"src_valid_mark,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RoutingLink) Reset() {
+	*x = RoutingLink{}
+	mi := &file_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingLink) ProtoMessage() {}
+
+func (x *RoutingLink) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingLink.ProtoReflect.Descriptor instead.
+func (*RoutingLink) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RoutingLink) GetIfindex() int32 {
+	if x != nil {
+		return x.Ifindex
+	}
+	return 0
+}
+
+func (x *RoutingLink) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RoutingLink) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RoutingLink) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *RoutingLink) GetCarrier() bool {
+	if x != nil {
+		return x.Carrier
+	}
+	return false
+}
+
+func (x *RoutingLink) GetLoopback() bool {
+	if x != nil {
+		return x.Loopback
+	}
+	return false
+}
+
+func (x *RoutingLink) GetGroup() uint32 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *RoutingLink) GetMaster() int32 {
+	if x != nil {
+		return x.Master
+	}
+	return 0
+}
+
+func (x *RoutingLink) GetVrfTable() uint32 {
+	if x != nil {
+		return x.VrfTable
+	}
+	return 0
+}
+
+func (x *RoutingLink) GetForwarding4() bool {
+	if x != nil {
+		return x.Forwarding4
+	}
+	return false
+}
+
+func (x *RoutingLink) GetForwarding6() bool {
+	if x != nil {
+		return x.Forwarding6
+	}
+	return false
+}
+
+func (x *RoutingLink) GetRpFilter() uint32 {
+	if x != nil {
+		return x.RpFilter
+	}
+	return 0
+}
+
+func (x *RoutingLink) GetAcceptLocal() bool {
+	if x != nil {
+		return x.AcceptLocal
+	}
+	return false
+}
+
+func (x *RoutingLink) GetRouteLocalnet() bool {
+	if x != nil {
+		return x.RouteLocalnet
+	}
+	return false
+}
+
+func (x *RoutingLink) GetIgnoreLinkdown4() bool {
+	if x != nil {
+		return x.IgnoreLinkdown4
+	}
+	return false
+}
+
+func (x *RoutingLink) GetIgnoreLinkdown6() bool {
+	if x != nil {
+		return x.IgnoreLinkdown6
+	}
+	return false
+}
+
+func (x *RoutingLink) GetSendRedirects() bool {
+	if x != nil {
+		return x.SendRedirects
+	}
+	return false
+}
+
+func (x *RoutingLink) GetSrcValidMark() bool {
+	if x != nil {
+		return x.SrcValidMark
+	}
+	return false
+}
+
+type RoutingAddr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ifindex       int32                  `protobuf:"varint,1,opt,name=ifindex,proto3" json:"ifindex,omitempty"`
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"` // address/length, e.g. 10.200.1.1/24
+	Scope         uint32                 `protobuf:"varint,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	Secondary     bool                   `protobuf:"varint,4,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutingAddr) Reset() {
+	*x = RoutingAddr{}
+	mi := &file_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingAddr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingAddr) ProtoMessage() {}
+
+func (x *RoutingAddr) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingAddr.ProtoReflect.Descriptor instead.
+func (*RoutingAddr) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RoutingAddr) GetIfindex() int32 {
+	if x != nil {
+		return x.Ifindex
+	}
+	return 0
+}
+
+func (x *RoutingAddr) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *RoutingAddr) GetScope() uint32 {
+	if x != nil {
+		return x.Scope
+	}
+	return 0
+}
+
+func (x *RoutingAddr) GetSecondary() bool {
+	if x != nil {
+		return x.Secondary
+	}
+	return false
+}
+
+type Route struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         uint32                 `protobuf:"varint,1,opt,name=table,proto3" json:"table,omitempty"`
+	Type          uint32                 `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"` // RTN_*: 1 unicast, 2 local, 3 broadcast, 4 anycast, 5 multicast, 6 blackhole, 7 unreachable, 8 prohibit, 9 throw
+	Dst           string                 `protobuf:"bytes,3,opt,name=dst,proto3" json:"dst,omitempty"`    // CIDR; 0.0.0.0/0 or ::/0 for default
+	Tos           uint32                 `protobuf:"varint,4,opt,name=tos,proto3" json:"tos,omitempty"`
+	Metric        uint32                 `protobuf:"varint,5,opt,name=metric,proto3" json:"metric,omitempty"`
+	Scope         uint32                 `protobuf:"varint,6,opt,name=scope,proto3" json:"scope,omitempty"`
+	Protocol      uint32                 `protobuf:"varint,7,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prefsrc       string                 `protobuf:"bytes,8,opt,name=prefsrc,proto3" json:"prefsrc,omitempty"`   // "" when none
+	Nexthops      []*Nexthop             `protobuf:"bytes,9,rep,name=nexthops,proto3" json:"nexthops,omitempty"` // none for reject and throw routes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Route) Reset() {
+	*x = Route{}
+	mi := &file_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Route) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Route) ProtoMessage() {}
+
+func (x *Route) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Route.ProtoReflect.Descriptor instead.
+func (*Route) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Route) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *Route) GetType() uint32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *Route) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *Route) GetTos() uint32 {
+	if x != nil {
+		return x.Tos
+	}
+	return 0
+}
+
+func (x *Route) GetMetric() uint32 {
+	if x != nil {
+		return x.Metric
+	}
+	return 0
+}
+
+func (x *Route) GetScope() uint32 {
+	if x != nil {
+		return x.Scope
+	}
+	return 0
+}
+
+func (x *Route) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *Route) GetPrefsrc() string {
+	if x != nil {
+		return x.Prefsrc
+	}
+	return ""
+}
+
+func (x *Route) GetNexthops() []*Nexthop {
+	if x != nil {
+		return x.Nexthops
+	}
+	return nil
+}
+
+type Nexthop struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ifindex       int32                  `protobuf:"varint,1,opt,name=ifindex,proto3" json:"ifindex,omitempty"`
+	Gateway       string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"` // "" when on link
+	Weight        uint32                 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	Onlink        bool                   `protobuf:"varint,4,opt,name=onlink,proto3" json:"onlink,omitempty"`
+	Dead          bool                   `protobuf:"varint,5,opt,name=dead,proto3" json:"dead,omitempty"`
+	Linkdown      bool                   `protobuf:"varint,6,opt,name=linkdown,proto3" json:"linkdown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Nexthop) Reset() {
+	*x = Nexthop{}
+	mi := &file_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Nexthop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Nexthop) ProtoMessage() {}
+
+func (x *Nexthop) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Nexthop.ProtoReflect.Descriptor instead.
+func (*Nexthop) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Nexthop) GetIfindex() int32 {
+	if x != nil {
+		return x.Ifindex
+	}
+	return 0
+}
+
+func (x *Nexthop) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *Nexthop) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *Nexthop) GetOnlink() bool {
+	if x != nil {
+		return x.Onlink
+	}
+	return false
+}
+
+func (x *Nexthop) GetDead() bool {
+	if x != nil {
+		return x.Dead
+	}
+	return false
+}
+
+func (x *Nexthop) GetLinkdown() bool {
+	if x != nil {
+		return x.Linkdown
+	}
+	return false
+}
+
+type RoutingRule struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Ipv6              bool                   `protobuf:"varint,1,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
+	Priority          uint32                 `protobuf:"varint,2,opt,name=priority,proto3" json:"priority,omitempty"`
+	Action            uint32                 `protobuf:"varint,3,opt,name=action,proto3" json:"action,omitempty"` // FR_ACT_*: 1 lookup, 2 goto, 3 nop, 6 blackhole, 7 unreachable, 8 prohibit
+	Table             uint32                 `protobuf:"varint,4,opt,name=table,proto3" json:"table,omitempty"`
+	Goto              uint32                 `protobuf:"varint,5,opt,name=goto,proto3" json:"goto,omitempty"`
+	Src               string                 `protobuf:"bytes,6,opt,name=src,proto3" json:"src,omitempty"` // CIDR, "" for all
+	Dst               string                 `protobuf:"bytes,7,opt,name=dst,proto3" json:"dst,omitempty"`
+	Iif               string                 `protobuf:"bytes,8,opt,name=iif,proto3" json:"iif,omitempty"`
+	Oif               string                 `protobuf:"bytes,9,opt,name=oif,proto3" json:"oif,omitempty"`
+	Mark              uint32                 `protobuf:"varint,10,opt,name=mark,proto3" json:"mark,omitempty"`
+	Mask              uint32                 `protobuf:"varint,11,opt,name=mask,proto3" json:"mask,omitempty"` // the rule matches when (packet mark ^ mark) & mask == 0
+	Tos               uint32                 `protobuf:"varint,12,opt,name=tos,proto3" json:"tos,omitempty"`
+	Ipproto           uint32                 `protobuf:"varint,13,opt,name=ipproto,proto3" json:"ipproto,omitempty"`
+	Sport             *PortRange             `protobuf:"bytes,14,opt,name=sport,proto3" json:"sport,omitempty"` // unset: any
+	Dport             *PortRange             `protobuf:"bytes,15,opt,name=dport,proto3" json:"dport,omitempty"`
+	Uid               *UIDRange              `protobuf:"bytes,16,opt,name=uid,proto3" json:"uid,omitempty"`
+	L3Mdev            bool                   `protobuf:"varint,17,opt,name=l3mdev,proto3" json:"l3mdev,omitempty"`
+	Invert            bool                   `protobuf:"varint,18,opt,name=invert,proto3" json:"invert,omitempty"`
+	SuppressPrefixlen int32                  `protobuf:"varint,19,opt,name=suppress_prefixlen,json=suppressPrefixlen,proto3" json:"suppress_prefixlen,omitempty"` // -1: none
+	SuppressIfgroup   int32                  `protobuf:"varint,20,opt,name=suppress_ifgroup,json=suppressIfgroup,proto3" json:"suppress_ifgroup,omitempty"`       // -1: none
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RoutingRule) Reset() {
+	*x = RoutingRule{}
+	mi := &file_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingRule) ProtoMessage() {}
+
+func (x *RoutingRule) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingRule.ProtoReflect.Descriptor instead.
+func (*RoutingRule) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RoutingRule) GetIpv6() bool {
+	if x != nil {
+		return x.Ipv6
+	}
+	return false
+}
+
+func (x *RoutingRule) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetAction() uint32 {
+	if x != nil {
+		return x.Action
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetGoto() uint32 {
+	if x != nil {
+		return x.Goto
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *RoutingRule) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *RoutingRule) GetIif() string {
+	if x != nil {
+		return x.Iif
+	}
+	return ""
+}
+
+func (x *RoutingRule) GetOif() string {
+	if x != nil {
+		return x.Oif
+	}
+	return ""
+}
+
+func (x *RoutingRule) GetMark() uint32 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetTos() uint32 {
+	if x != nil {
+		return x.Tos
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetIpproto() uint32 {
+	if x != nil {
+		return x.Ipproto
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetSport() *PortRange {
+	if x != nil {
+		return x.Sport
+	}
+	return nil
+}
+
+func (x *RoutingRule) GetDport() *PortRange {
+	if x != nil {
+		return x.Dport
+	}
+	return nil
+}
+
+func (x *RoutingRule) GetUid() *UIDRange {
+	if x != nil {
+		return x.Uid
+	}
+	return nil
+}
+
+func (x *RoutingRule) GetL3Mdev() bool {
+	if x != nil {
+		return x.L3Mdev
+	}
+	return false
+}
+
+func (x *RoutingRule) GetInvert() bool {
+	if x != nil {
+		return x.Invert
+	}
+	return false
+}
+
+func (x *RoutingRule) GetSuppressPrefixlen() int32 {
+	if x != nil {
+		return x.SuppressPrefixlen
+	}
+	return 0
+}
+
+func (x *RoutingRule) GetSuppressIfgroup() int32 {
+	if x != nil {
+		return x.SuppressIfgroup
+	}
+	return 0
+}
+
+type PortRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         uint32                 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           uint32                 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortRange) Reset() {
+	*x = PortRange{}
+	mi := &file_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortRange) ProtoMessage() {}
+
+func (x *PortRange) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortRange.ProtoReflect.Descriptor instead.
+func (*PortRange) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PortRange) GetStart() uint32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *PortRange) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+type UIDRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         uint32                 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           uint32                 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UIDRange) Reset() {
+	*x = UIDRange{}
+	mi := &file_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UIDRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UIDRange) ProtoMessage() {}
+
+func (x *UIDRange) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UIDRange.ProtoReflect.Descriptor instead.
+func (*UIDRange) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UIDRange) GetStart() uint32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *UIDRange) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
 // A trace is every sighting of one packet, in time order.
 type Trace struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -646,7 +1503,7 @@ type Trace struct {
 
 func (x *Trace) Reset() {
 	*x = Trace{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1515,7 @@ func (x *Trace) String() string {
 func (*Trace) ProtoMessage() {}
 
 func (x *Trace) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1528,7 @@ func (x *Trace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trace.ProtoReflect.Descriptor instead.
 func (*Trace) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Trace) GetId() uint64 {
@@ -745,7 +1602,7 @@ type Hop struct {
 
 func (x *Hop) Reset() {
 	*x = Hop{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1614,7 @@ func (x *Hop) String() string {
 func (*Hop) ProtoMessage() {}
 
 func (x *Hop) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1627,7 @@ func (x *Hop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hop.ProtoReflect.Descriptor instead.
 func (*Hop) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Hop) GetInterfaceId() uint32 {
@@ -829,7 +1686,7 @@ type Tuple struct {
 
 func (x *Tuple) Reset() {
 	*x = Tuple{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1698,7 @@ func (x *Tuple) String() string {
 func (*Tuple) ProtoMessage() {}
 
 func (x *Tuple) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1711,7 @@ func (x *Tuple) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tuple.ProtoReflect.Descriptor instead.
 func (*Tuple) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Tuple) GetProto() string {
@@ -913,7 +1770,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1782,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1795,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Flow) GetId() uint64 {
@@ -1028,7 +1885,7 @@ type PathCount struct {
 
 func (x *PathCount) Reset() {
 	*x = PathCount{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1897,7 @@ func (x *PathCount) String() string {
 func (*PathCount) ProtoMessage() {}
 
 func (x *PathCount) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1910,7 @@ func (x *PathCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathCount.ProtoReflect.Descriptor instead.
 func (*PathCount) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PathCount) GetPath() string {
@@ -1095,7 +1952,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1964,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1977,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Interface) GetId() uint32 {
@@ -1256,7 +2113,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +2125,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +2138,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Stats) GetStartUnixNano() int64 {
@@ -1342,7 +2199,7 @@ type CorrelationStats struct {
 
 func (x *CorrelationStats) Reset() {
 	*x = CorrelationStats{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +2211,7 @@ func (x *CorrelationStats) String() string {
 func (*CorrelationStats) ProtoMessage() {}
 
 func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +2224,7 @@ func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrelationStats.ProtoReflect.Descriptor instead.
 func (*CorrelationStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CorrelationStats) GetTraces() uint64 {
@@ -1440,7 +2297,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +2309,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +2322,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InterfaceStats) GetId() uint32 {
@@ -1514,7 +2371,7 @@ type SocketStats struct {
 
 func (x *SocketStats) Reset() {
 	*x = SocketStats{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +2383,7 @@ func (x *SocketStats) String() string {
 func (*SocketStats) ProtoMessage() {}
 
 func (x *SocketStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +2396,7 @@ func (x *SocketStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketStats.ProtoReflect.Descriptor instead.
 func (*SocketStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SocketStats) GetDevice() string {
@@ -1576,7 +2433,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +2445,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +2458,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Report) GetLines() []string {
@@ -1647,7 +2504,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +2516,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +2529,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 type FinishResponse struct {
@@ -1686,7 +2543,7 @@ type FinishResponse struct {
 
 func (x *FinishResponse) Reset() {
 	*x = FinishResponse{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +2555,7 @@ func (x *FinishResponse) String() string {
 func (*FinishResponse) ProtoMessage() {}
 
 func (x *FinishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +2568,7 @@ func (x *FinishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishResponse.ProtoReflect.Descriptor instead.
 func (*FinishResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FinishResponse) GetFiles() []string {
@@ -1781,7 +2638,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fcommand_line\x18\b \x03(\tR\vcommandLine\x12#\n" +
 	"\rrecord_layout\x18\t \x01(\rR\frecordLayout\"/\n" +
 	"\x11ConfigureResponse\x12\x1a\n" +
-	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xb1\x02\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xea\x02\n" +
 	"\x05Batch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12?\n" +
 	"\n" +
@@ -1791,7 +2648,88 @@ const file_plugin_proto_rawDesc = "" +
 	"\frecord_count\x18\x04 \x01(\rR\vrecordCount\x121\n" +
 	"\x05stats\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.StatsR\x05stats\x123\n" +
 	"\x06traces\x18\x06 \x03(\v2\x1b.ifacetrace.plugin.v1.TraceR\x06traces\x120\n" +
-	"\x05flows\x18\a \x03(\v2\x1a.ifacetrace.plugin.v1.FlowR\x05flows\"\xf2\x01\n" +
+	"\x05flows\x18\a \x03(\v2\x1a.ifacetrace.plugin.v1.FlowR\x05flows\x127\n" +
+	"\arouting\x18\b \x03(\v2\x1d.ifacetrace.plugin.v1.RoutingR\arouting\"\xef\x02\n" +
+	"\aRouting\x12\x14\n" +
+	"\x05netns\x18\x01 \x01(\tR\x05netns\x12\x1f\n" +
+	"\vnetns_inode\x18\x02 \x01(\x04R\n" +
+	"netnsInode\x127\n" +
+	"\x05links\x18\x03 \x03(\v2!.ifacetrace.plugin.v1.RoutingLinkR\x05links\x127\n" +
+	"\x05addrs\x18\x04 \x03(\v2!.ifacetrace.plugin.v1.RoutingAddrR\x05addrs\x123\n" +
+	"\x06routes\x18\x05 \x03(\v2\x1b.ifacetrace.plugin.v1.RouteR\x06routes\x127\n" +
+	"\x05rules\x18\x06 \x03(\v2!.ifacetrace.plugin.v1.RoutingRuleR\x05rules\x12'\n" +
+	"\x0fipv6_forwarding\x18\a \x01(\bR\x0eipv6Forwarding\x12$\n" +
+	"\x0etime_unix_nano\x18\b \x01(\x03R\ftimeUnixNano\"\xae\x04\n" +
+	"\vRoutingLink\x12\x18\n" +
+	"\aifindex\x18\x01 \x01(\x05R\aifindex\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02up\x18\x04 \x01(\bR\x02up\x12\x18\n" +
+	"\acarrier\x18\x05 \x01(\bR\acarrier\x12\x1a\n" +
+	"\bloopback\x18\x06 \x01(\bR\bloopback\x12\x14\n" +
+	"\x05group\x18\a \x01(\rR\x05group\x12\x16\n" +
+	"\x06master\x18\b \x01(\x05R\x06master\x12\x1b\n" +
+	"\tvrf_table\x18\t \x01(\rR\bvrfTable\x12 \n" +
+	"\vforwarding4\x18\n" +
+	" \x01(\bR\vforwarding4\x12 \n" +
+	"\vforwarding6\x18\v \x01(\bR\vforwarding6\x12\x1b\n" +
+	"\trp_filter\x18\f \x01(\rR\brpFilter\x12!\n" +
+	"\faccept_local\x18\r \x01(\bR\vacceptLocal\x12%\n" +
+	"\x0eroute_localnet\x18\x0e \x01(\bR\rrouteLocalnet\x12)\n" +
+	"\x10ignore_linkdown4\x18\x0f \x01(\bR\x0fignoreLinkdown4\x12)\n" +
+	"\x10ignore_linkdown6\x18\x10 \x01(\bR\x0fignoreLinkdown6\x12%\n" +
+	"\x0esend_redirects\x18\x11 \x01(\bR\rsendRedirects\x12$\n" +
+	"\x0esrc_valid_mark\x18\x12 \x01(\bR\fsrcValidMark\"s\n" +
+	"\vRoutingAddr\x12\x18\n" +
+	"\aifindex\x18\x01 \x01(\x05R\aifindex\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\rR\x05scope\x12\x1c\n" +
+	"\tsecondary\x18\x04 \x01(\bR\tsecondary\"\xf4\x01\n" +
+	"\x05Route\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\rR\x05table\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\rR\x04type\x12\x10\n" +
+	"\x03dst\x18\x03 \x01(\tR\x03dst\x12\x10\n" +
+	"\x03tos\x18\x04 \x01(\rR\x03tos\x12\x16\n" +
+	"\x06metric\x18\x05 \x01(\rR\x06metric\x12\x14\n" +
+	"\x05scope\x18\x06 \x01(\rR\x05scope\x12\x1a\n" +
+	"\bprotocol\x18\a \x01(\rR\bprotocol\x12\x18\n" +
+	"\aprefsrc\x18\b \x01(\tR\aprefsrc\x129\n" +
+	"\bnexthops\x18\t \x03(\v2\x1d.ifacetrace.plugin.v1.NexthopR\bnexthops\"\x9d\x01\n" +
+	"\aNexthop\x12\x18\n" +
+	"\aifindex\x18\x01 \x01(\x05R\aifindex\x12\x18\n" +
+	"\agateway\x18\x02 \x01(\tR\agateway\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12\x16\n" +
+	"\x06onlink\x18\x04 \x01(\bR\x06onlink\x12\x12\n" +
+	"\x04dead\x18\x05 \x01(\bR\x04dead\x12\x1a\n" +
+	"\blinkdown\x18\x06 \x01(\bR\blinkdown\"\xc5\x04\n" +
+	"\vRoutingRule\x12\x12\n" +
+	"\x04ipv6\x18\x01 \x01(\bR\x04ipv6\x12\x1a\n" +
+	"\bpriority\x18\x02 \x01(\rR\bpriority\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\rR\x06action\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\rR\x05table\x12\x12\n" +
+	"\x04goto\x18\x05 \x01(\rR\x04goto\x12\x10\n" +
+	"\x03src\x18\x06 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\a \x01(\tR\x03dst\x12\x10\n" +
+	"\x03iif\x18\b \x01(\tR\x03iif\x12\x10\n" +
+	"\x03oif\x18\t \x01(\tR\x03oif\x12\x12\n" +
+	"\x04mark\x18\n" +
+	" \x01(\rR\x04mark\x12\x12\n" +
+	"\x04mask\x18\v \x01(\rR\x04mask\x12\x10\n" +
+	"\x03tos\x18\f \x01(\rR\x03tos\x12\x18\n" +
+	"\aipproto\x18\r \x01(\rR\aipproto\x125\n" +
+	"\x05sport\x18\x0e \x01(\v2\x1f.ifacetrace.plugin.v1.PortRangeR\x05sport\x125\n" +
+	"\x05dport\x18\x0f \x01(\v2\x1f.ifacetrace.plugin.v1.PortRangeR\x05dport\x120\n" +
+	"\x03uid\x18\x10 \x01(\v2\x1e.ifacetrace.plugin.v1.UIDRangeR\x03uid\x12\x16\n" +
+	"\x06l3mdev\x18\x11 \x01(\bR\x06l3mdev\x12\x16\n" +
+	"\x06invert\x18\x12 \x01(\bR\x06invert\x12-\n" +
+	"\x12suppress_prefixlen\x18\x13 \x01(\x05R\x11suppressPrefixlen\x12)\n" +
+	"\x10suppress_ifgroup\x18\x14 \x01(\x05R\x0fsuppressIfgroup\"3\n" +
+	"\tPortRange\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"2\n" +
+	"\bUIDRange\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"\xf2\x01\n" +
 	"\x05Trace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12#\n" +
@@ -1916,7 +2854,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: ifacetrace.plugin.v1.DescribeRequest
 	(*PluginInfo)(nil),        // 1: ifacetrace.plugin.v1.PluginInfo
@@ -1926,54 +2864,71 @@ var file_plugin_proto_goTypes = []any{
 	(*RunInfo)(nil),           // 5: ifacetrace.plugin.v1.RunInfo
 	(*ConfigureResponse)(nil), // 6: ifacetrace.plugin.v1.ConfigureResponse
 	(*Batch)(nil),             // 7: ifacetrace.plugin.v1.Batch
-	(*Trace)(nil),             // 8: ifacetrace.plugin.v1.Trace
-	(*Hop)(nil),               // 9: ifacetrace.plugin.v1.Hop
-	(*Tuple)(nil),             // 10: ifacetrace.plugin.v1.Tuple
-	(*Flow)(nil),              // 11: ifacetrace.plugin.v1.Flow
-	(*PathCount)(nil),         // 12: ifacetrace.plugin.v1.PathCount
-	(*Interface)(nil),         // 13: ifacetrace.plugin.v1.Interface
-	(*Stats)(nil),             // 14: ifacetrace.plugin.v1.Stats
-	(*CorrelationStats)(nil),  // 15: ifacetrace.plugin.v1.CorrelationStats
-	(*InterfaceStats)(nil),    // 16: ifacetrace.plugin.v1.InterfaceStats
-	(*SocketStats)(nil),       // 17: ifacetrace.plugin.v1.SocketStats
-	(*Report)(nil),            // 18: ifacetrace.plugin.v1.Report
-	(*FinishRequest)(nil),     // 19: ifacetrace.plugin.v1.FinishRequest
-	(*FinishResponse)(nil),    // 20: ifacetrace.plugin.v1.FinishResponse
-	nil,                       // 21: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 22: ifacetrace.plugin.v1.Report.CountersEntry
-	nil,                       // 23: ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	(*Routing)(nil),           // 8: ifacetrace.plugin.v1.Routing
+	(*RoutingLink)(nil),       // 9: ifacetrace.plugin.v1.RoutingLink
+	(*RoutingAddr)(nil),       // 10: ifacetrace.plugin.v1.RoutingAddr
+	(*Route)(nil),             // 11: ifacetrace.plugin.v1.Route
+	(*Nexthop)(nil),           // 12: ifacetrace.plugin.v1.Nexthop
+	(*RoutingRule)(nil),       // 13: ifacetrace.plugin.v1.RoutingRule
+	(*PortRange)(nil),         // 14: ifacetrace.plugin.v1.PortRange
+	(*UIDRange)(nil),          // 15: ifacetrace.plugin.v1.UIDRange
+	(*Trace)(nil),             // 16: ifacetrace.plugin.v1.Trace
+	(*Hop)(nil),               // 17: ifacetrace.plugin.v1.Hop
+	(*Tuple)(nil),             // 18: ifacetrace.plugin.v1.Tuple
+	(*Flow)(nil),              // 19: ifacetrace.plugin.v1.Flow
+	(*PathCount)(nil),         // 20: ifacetrace.plugin.v1.PathCount
+	(*Interface)(nil),         // 21: ifacetrace.plugin.v1.Interface
+	(*Stats)(nil),             // 22: ifacetrace.plugin.v1.Stats
+	(*CorrelationStats)(nil),  // 23: ifacetrace.plugin.v1.CorrelationStats
+	(*InterfaceStats)(nil),    // 24: ifacetrace.plugin.v1.InterfaceStats
+	(*SocketStats)(nil),       // 25: ifacetrace.plugin.v1.SocketStats
+	(*Report)(nil),            // 26: ifacetrace.plugin.v1.Report
+	(*FinishRequest)(nil),     // 27: ifacetrace.plugin.v1.FinishRequest
+	(*FinishResponse)(nil),    // 28: ifacetrace.plugin.v1.FinishResponse
+	nil,                       // 29: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 30: ifacetrace.plugin.v1.Report.CountersEntry
+	nil,                       // 31: ifacetrace.plugin.v1.FinishResponse.CountersEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: ifacetrace.plugin.v1.PluginInfo.wants:type_name -> ifacetrace.plugin.v1.Subscriptions
 	3,  // 1: ifacetrace.plugin.v1.PluginInfo.options:type_name -> ifacetrace.plugin.v1.OptionSpec
-	21, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	29, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
 	5,  // 3: ifacetrace.plugin.v1.ConfigureRequest.run:type_name -> ifacetrace.plugin.v1.RunInfo
-	13, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
-	14, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
-	8,  // 6: ifacetrace.plugin.v1.Batch.traces:type_name -> ifacetrace.plugin.v1.Trace
-	11, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
-	9,  // 8: ifacetrace.plugin.v1.Trace.hops:type_name -> ifacetrace.plugin.v1.Hop
-	10, // 9: ifacetrace.plugin.v1.Hop.tuple:type_name -> ifacetrace.plugin.v1.Tuple
-	10, // 10: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
-	12, // 11: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
-	16, // 12: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
-	17, // 13: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
-	15, // 14: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
-	22, // 15: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
-	23, // 16: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
-	0,  // 17: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
-	4,  // 18: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
-	7,  // 19: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
-	19, // 20: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
-	1,  // 21: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
-	6,  // 22: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
-	18, // 23: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
-	20, // 24: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	21, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
+	22, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
+	16, // 6: ifacetrace.plugin.v1.Batch.traces:type_name -> ifacetrace.plugin.v1.Trace
+	19, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
+	8,  // 8: ifacetrace.plugin.v1.Batch.routing:type_name -> ifacetrace.plugin.v1.Routing
+	9,  // 9: ifacetrace.plugin.v1.Routing.links:type_name -> ifacetrace.plugin.v1.RoutingLink
+	10, // 10: ifacetrace.plugin.v1.Routing.addrs:type_name -> ifacetrace.plugin.v1.RoutingAddr
+	11, // 11: ifacetrace.plugin.v1.Routing.routes:type_name -> ifacetrace.plugin.v1.Route
+	13, // 12: ifacetrace.plugin.v1.Routing.rules:type_name -> ifacetrace.plugin.v1.RoutingRule
+	12, // 13: ifacetrace.plugin.v1.Route.nexthops:type_name -> ifacetrace.plugin.v1.Nexthop
+	14, // 14: ifacetrace.plugin.v1.RoutingRule.sport:type_name -> ifacetrace.plugin.v1.PortRange
+	14, // 15: ifacetrace.plugin.v1.RoutingRule.dport:type_name -> ifacetrace.plugin.v1.PortRange
+	15, // 16: ifacetrace.plugin.v1.RoutingRule.uid:type_name -> ifacetrace.plugin.v1.UIDRange
+	17, // 17: ifacetrace.plugin.v1.Trace.hops:type_name -> ifacetrace.plugin.v1.Hop
+	18, // 18: ifacetrace.plugin.v1.Hop.tuple:type_name -> ifacetrace.plugin.v1.Tuple
+	18, // 19: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
+	20, // 20: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
+	24, // 21: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
+	25, // 22: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
+	23, // 23: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
+	30, // 24: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
+	31, // 25: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	0,  // 26: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
+	4,  // 27: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
+	7,  // 28: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
+	27, // 29: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
+	1,  // 30: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
+	6,  // 31: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
+	26, // 32: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
+	28, // 33: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
+	30, // [30:34] is the sub-list for method output_type
+	26, // [26:30] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1987,7 +2942,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
