@@ -25,6 +25,8 @@ func TestBoundaries(t *testing.T) {
 		"tracer/decode":        {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "net/http", "github.com/vishvananda/netlink"},
 		"tracer/correlate":     {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
 		"tracer/filter":        {mod + "tracer/netns", mod + "tracer/topology", mod + "plugins", "github.com/vishvananda/netlink"},
+		"tracer/fib":           {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
+		"plugins/route":        {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", mod + "tracer/correlate", "github.com/vishvananda/netlink", "golang.org/x/sys/unix"},
 		"tracer/flow":          {mod + "tracer/afpacket", mod + "tracer/netns", mod + "tracer/topology", "os", "github.com/vishvananda/netlink"},
 		"plugins/host":         {mod + "tracer"},
 		"cmd/ifacetrace":       {mod + "tracer/afpacket", "golang.org/x/sys/unix"},

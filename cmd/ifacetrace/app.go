@@ -39,6 +39,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage, 3 missing privilege, 4 a plugin f
 		Action:                 captureAction,
 		Commands: []*cli.Command{
 			interfacesCommand(),
+			routeCommand(),
 			pluginsCommand(),
 			pluginServeCommand(),
 		},

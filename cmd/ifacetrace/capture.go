@@ -159,6 +159,12 @@ func captureAction(c *cli.Context) error {
 
 	ownNS, _ := netns.Current()
 	pipe := newPipeline(ccfg, fcfg, out.sink, ownNS)
+	if out.wantTopology() {
+		rctx, cancel := context.WithCancel(c.Context)
+		pipe.routes = newRouting(rctx, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })
+		defer pipe.routes.close()
+		defer cancel()
+	}
 	st := startStatus(stderr, start, pipe, sess.KernelDrops, out)
 	stats, runErr := sess.Run(c.Context, pipe)
 	st.stop()
@@ -192,6 +198,16 @@ func startOutputs(ctx context.Context, specs []host.Spec, run *pb.RunInfo, ui *t
 		o.sink.view = newView(ui.stdout)
 	}
 	return o, nil
+}
+
+// wantTopology reports whether any plugin asked for routing snapshots.
+func (o *outputs) wantTopology() bool {
+	for _, p := range o.plugins {
+		if p.Info.GetWants().GetTopology() {
+			return true
+		}
+	}
+	return false
 }
 
 // close ends every plugin: a plugin gets pluginFinishTimeout to write out

@@ -125,9 +125,16 @@ func interfaceWarnings(sp tracer.Space, own netns.ID) []string {
 			ports[d.Master.Ifindex]++
 		}
 	}
-	others := 0
+	others, up := 0, 0
+	for _, d := range sp.Devices {
+		if d.Up {
+			up++
+		}
+	}
 	for _, d := range sp.Devices {
 		switch {
+		case d.Kind == "loopback" && !d.Up && up == 0:
+			out = append(out, ns+": lo is down and no interface is up, so nothing can be sent or received in it, not even to 127.0.0.1 (ip link set lo up)")
 		case d.Kind == "loopback" && !d.Up:
 			out = append(out, ns+": lo is down: nothing in it reaches 127.0.0.1 or its own addresses (ip link set lo up)")
 		case d.Kind == "bridge" && ports[d.Ifindex] == 0:

@@ -43,7 +43,7 @@ func TestInterfacesView(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"namespace " + l.NS("bare") + ": lo is down",
+		"namespace " + l.NS("bare") + ": lo is down and no interface is up, so nothing can be sent or received",
 		"namespace " + l.NS("bare") + ": no device but lo",
 		"bridge br9 has no ports",
 	} {

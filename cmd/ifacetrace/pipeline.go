@@ -29,6 +29,10 @@ type pipeline struct {
 
 	digest *digest
 
+	// routes supplies routing snapshots to plugins that want topology;
+	// nil when none does.
+	routes *routing
+
 	// For the status line, read from another goroutine.
 	sightings, traces atomic.Uint64
 }
@@ -47,6 +51,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 		p.corr.AddSource(src, now)
 	}
 	for _, d := range b.Devices {
+		p.routes.ensure(d.NetNS, d.NetNSName)
 		p.announce(deviceToPB(d, p.ownNS))
 	}
 	if b.Count > 0 {
@@ -94,7 +99,7 @@ func (p *pipeline) emit(now int64, final bool) {
 	recs, n, traces := p.corr.Drain(p.buf[:0])
 	p.buf = recs
 	p.traces.Add(uint64(len(traces)))
-	batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n)}
+	batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n), Routing: p.routes.take()}
 	p.devices = nil
 	for _, tr := range traces {
 		id, evicted := p.flows.Add(tr)
@@ -115,7 +120,7 @@ func (p *pipeline) emit(now int64, final bool) {
 	for _, f := range ended {
 		batch.Flows = append(batch.Flows, p.flowToPB(f))
 	}
-	if n == 0 && len(batch.Interfaces) == 0 && len(batch.Traces) == 0 && len(batch.Flows) == 0 {
+	if n == 0 && len(batch.Interfaces) == 0 && len(batch.Traces) == 0 && len(batch.Flows) == 0 && len(batch.Routing) == 0 {
 		return
 	}
 	p.out.send(batch, recs)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ifacetrace/ifacetrace/plugins/json"
 	"github.com/ifacetrace/ifacetrace/plugins/pcapng"
+	"github.com/ifacetrace/ifacetrace/plugins/route"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
 
@@ -16,6 +17,7 @@ import (
 var builtins = map[string]func() sdk.Plugin{
 	"pcapng": func() sdk.Plugin { return pcapng.New() },
 	"json":   func() sdk.Plugin { return json.New() },
+	"route":  func() sdk.Plugin { return route.New() },
 }
 
 const pluginServeName = "__plugin"

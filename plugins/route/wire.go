@@ -55,6 +55,10 @@ func ToProto(s *fib.Snapshot, netns string, inode uint64, now int64) *pb.Routing
 // FromProto is the inverse of ToProto.
 func FromProto(p *pb.Routing) (*fib.Snapshot, error) {
 	s := &fib.Snapshot{IPv6Forwarding: p.GetIpv6Forwarding()}
+	ns := p.GetNetns()
+	if ns == "" {
+		ns = "the tracer's own namespace"
+	}
 	for _, l := range p.GetLinks() {
 		s.Links = append(s.Links, fib.Link{
 			Index: int(l.Ifindex), Name: l.Name, Kind: l.Kind, Up: l.Up, Carrier: l.Carrier,
@@ -68,14 +72,14 @@ func FromProto(p *pb.Routing) (*fib.Snapshot, error) {
 	for _, a := range p.GetAddrs() {
 		pfx, err := netip.ParsePrefix(a.Prefix)
 		if err != nil {
-			return nil, fmt.Errorf("routing of %s: address %q: %w", p.Netns, a.Prefix, err)
+			return nil, fmt.Errorf("routing of %s: address %q: %w", ns, a.Prefix, err)
 		}
 		s.Addrs = append(s.Addrs, fib.Addr{Ifindex: int(a.Ifindex), Prefix: pfx, Scope: uint8(a.Scope), Secondary: a.Secondary})
 	}
 	for _, r := range p.GetRoutes() {
 		dst, err := netip.ParsePrefix(r.Dst)
 		if err != nil {
-			return nil, fmt.Errorf("routing of %s: route to %q: %w", p.Netns, r.Dst, err)
+			return nil, fmt.Errorf("routing of %s: route to %q: %w", ns, r.Dst, err)
 		}
 		fr := fib.Route{Table: r.Table, Type: fib.Type(r.Type), Dst: dst, Tos: uint8(r.Tos), Metric: r.Metric,
 			Scope: uint8(r.Scope), Protocol: uint8(r.Protocol), Prefsrc: parseAddr(r.Prefsrc)}

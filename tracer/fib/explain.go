@@ -115,7 +115,7 @@ func (s *Snapshot) notes(d *Decision) {
 // RuleString renders a rule as `ip rule` does.
 func RuleString(r Rule) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d:\t", r.Priority)
+	fmt.Fprintf(&b, "%d: ", r.Priority)
 	if r.Invert {
 		b.WriteString("not ")
 	}
@@ -257,7 +257,11 @@ func (s *Snapshot) Summary(d Decision) string {
 	var b strings.Builder
 	b.WriteString(d.Type.String())
 	if d.Route != nil && d.Route.Type != Throw {
-		b.WriteString(" " + d.Route.Dst.String())
+		if d.Route.Dst.Bits() == 0 {
+			b.WriteString(" default")
+		} else {
+			b.WriteString(" " + d.Route.Dst.String())
+		}
 	}
 	if d.Gateway.IsValid() {
 		b.WriteString(" via " + d.Gateway.String())
@@ -305,7 +309,7 @@ func (s *Snapshot) Write(w io.Writer, d Decision) {
 			if st.Jumped {
 				jump = "(goto) "
 			}
-			fmt.Fprintf(w, "  %-48s %s %s%s\n", RuleString(st.Rule), mark, jump, st.Why)
+			fmt.Fprintf(w, "  %-40s %s %s%s\n", RuleString(st.Rule), mark, jump, st.Why)
 		}
 	}
 	fmt.Fprintf(w, "decision: %s\n", s.Summary(d))

@@ -18,7 +18,7 @@ type Query struct {
 	Proto uint8
 	Sport uint16
 	Dport uint16
-	UID   *uint32 // the sending user for an output lookup; nil: 0 for output, none for input
+	UID   *uint32 // the sending user for an output lookup (nil: 0); input lookups use 0
 }
 
 // Input reports whether q looks up the route of a received packet.
@@ -34,6 +34,10 @@ type Decision struct {
 	// Errno is what the kernel's RTM_GETROUTE answers for this query: 0,
 	// or the error (ENETUNREACH, EHOSTUNREACH, EINVAL, EACCES).
 	Errno syscall.Errno
+	// HashErrno is set when the outcome depends on the multipath hash:
+	// Nexthops are the paths that work, and a flow hashed to another one
+	// gets this error.
+	HashErrno syscall.Errno
 	// Drop is non-empty when the packet is discarded although, or before,
 	// a route was found: a martian address, the reverse-path filter,
 	// forwarding disabled.
@@ -137,10 +141,13 @@ func (s *Snapshot) newFlow(q Query) flow {
 		}
 	}
 	switch {
+	case q.Input() && !fl.v6:
+		// IPv4 looks a received packet up with the namespace's root uid
+		// (sock_net_uid(net, NULL)), whatever RTA_UID says.
 	case q.UID != nil:
 		fl.uid = *q.UID
 	case q.Input():
-		fl.uid = invalidUID
+		fl.uid = invalidUID // IPv6: RTM_GETROUTE with iif and no uid
 	}
 	if !q.Input() {
 		// Locally generated packets are looked up as if they came in on lo.
@@ -288,9 +295,6 @@ func (s *Snapshot) selectors(r *Rule, fl flow) (bool, string) {
 		return false, "l3mdev: neither iif nor oif is in a VRF"
 	}
 	if r.UID != nil && (fl.uid < r.UID.Start || fl.uid > r.UID.End) {
-		if fl.uid == invalidUID {
-			return false, fmt.Sprintf("uidrange %d-%d: a received packet has no uid", r.UID.Start, r.UID.End)
-		}
 		return false, fmt.Sprintf("uidrange %d-%d ∌ uid %d", r.UID.Start, r.UID.End, fl.uid)
 	}
 	if r.Src.IsValid() && r.Src.Bits() > 0 {
@@ -399,27 +403,95 @@ func (s *Snapshot) candidates(table uint32, fl flow) []*Route {
 
 // tableLookup is fib_table_lookup (IPv4) or fib6_table_lookup (IPv6).
 func (s *Snapshot) tableLookup(table uint32, fl flow) result {
-	for _, r := range s.candidates(table, fl) {
+	cands := s.candidates(table, fl)
+	if fl.v6 {
+		return s.tableLookup6(table, cands, fl)
+	}
+	for _, r := range cands {
 		if why := s.unusable(r, fl); why != "" {
 			continue
 		}
-		res := result{route: r, typ: r.Type, table: table}
-		switch r.Type {
-		case Throw:
-			res.errno = syscall.EAGAIN
-			return res
-		case Blackhole:
-			res.errno = syscall.EINVAL
-			return res
-		case Prohibit:
-			res.errno = syscall.EACCES
-			return res
-		case Unreachable:
-			res.errno = syscall.EHOSTUNREACH
-			return res
-		}
+		return s.found(table, r, fl)
+	}
+	return result{errno: syscall.EAGAIN, table: table}
+}
+
+// found is the result of a table lookup that chose r.
+func (s *Snapshot) found(table uint32, r *Route, fl flow) result {
+	res := result{route: r, typ: r.Type, table: table}
+	switch r.Type {
+	case Throw:
+		res.errno = syscall.EAGAIN
+	case Blackhole:
+		res.errno = syscall.EINVAL
+	case Prohibit:
+		res.errno = syscall.EACCES
+	case Unreachable:
+		res.errno = syscall.EHOSTUNREACH
+	default:
 		res.nhs = s.usableNexthops(r, fl)
-		return res
+	}
+	return res
+}
+
+// tableLookup6 follows fib6_table_lookup and rt6_select: for the longest
+// prefix, the routes with the lowest metric (counting unusable ones) are
+// scored first; only if none of them is usable do the others compete, all
+// metrics alike. A route through the scoring device (oif, or for a received
+// packet the device it came in on) scores higher than one that is not;
+// among equal scores the first wins. Then shorter prefixes.
+func (s *Snapshot) tableLookup6(table uint32, cands []*Route, fl flow) result {
+	scoreDev := fl.oif
+	if fl.iif != s.loIndex() {
+		scoreDev = fl.iif
+	}
+	best := func(rs []*Route) *Route {
+		var pick *Route
+		mpri := -1
+		for _, r := range rs {
+			if s.unusable(r, fl) != "" {
+				continue
+			}
+			nhs := r.Nexthops
+			if len(nhs) == 0 {
+				nhs = []Nexthop{{Ifindex: s.loIndex()}} // reject routes sit on lo
+			}
+			for _, nh := range nhs {
+				if nh.Dead || (nh.Linkdown && s.ignoresLinkdown(nh.Ifindex, true)) {
+					continue
+				}
+				m := 0
+				if scoreDev == 0 || nh.Ifindex == scoreDev {
+					m = 2
+				} else if fl.oifStrict {
+					continue
+				}
+				if m > mpri {
+					pick, mpri = r, m
+				}
+			}
+		}
+		return pick
+	}
+	for i := 0; i < len(cands); {
+		j := i
+		for j < len(cands) && cands[j].Dst.Bits() == cands[i].Dst.Bits() {
+			j++
+		}
+		group := cands[i:j]
+		low := group[0].Metric
+		k := 0
+		for k < len(group) && group[k].Metric == low {
+			k++
+		}
+		r := best(group[:k])
+		if r == nil {
+			r = best(group[k:])
+		}
+		if r != nil {
+			return s.found(table, r, fl)
+		}
+		i = j
 	}
 	return result{errno: syscall.EAGAIN, table: table}
 }

@@ -120,9 +120,12 @@ func (s *Snapshot) selectPath(d *Decision, res result, fl flow) {
 	if len(nhs) == 0 {
 		return
 	}
-	if len(res.route.Nexthops) > 1 && fl.oif == 0 {
+	switch {
+	case len(res.route.Nexthops) > 1 && (fl.oif == 0 || (fl.v6 && !fl.oifStrict)):
+		// IPv4 hashes over the paths when no oif is given; IPv6 hashes
+		// over the siblings whether or not it is.
 		d.Nexthops = nhs
-	} else {
+	default:
 		d.Nexthops = nhs[:1]
 	}
 	d.Dev, d.Gateway = nhs[0].Ifindex, nhs[0].Gateway
@@ -210,7 +213,10 @@ func (s *Snapshot) input4(d *Decision) {
 	switch res.typ {
 	case Broadcast:
 		if !src.IsUnspecified() {
-			if errno, why := s.validateSource4(fl, 0, iif); errno != 0 {
+			// Broadcasts are validated as if sent to 0.0.0.0.
+			bfl := fl
+			bfl.dst = netip.IPv4Unspecified()
+			if errno, why := s.validateSource4(bfl, 0, iif); errno != 0 {
 				d.Errno, d.Drop = errno, why
 				return
 			}
@@ -236,8 +242,26 @@ func (s *Snapshot) input4(d *Decision) {
 		return
 	}
 	s.selectPath(d, res, fl)
-	if errno, why := s.validateSource4(fl, d.Dev, iif); errno != 0 {
-		d.Errno, d.Drop = errno, why
+	// The source check depends on the egress path, so with a multipath
+	// route it may pass for some paths and fail for others.
+	var pass []Nexthop
+	var failErr syscall.Errno
+	var failWhy string
+	for _, nh := range d.Nexthops {
+		if errno, why := s.validateSource4(fl, nh.Ifindex, iif); errno != 0 {
+			failErr, failWhy = errno, why
+		} else {
+			pass = append(pass, nh)
+		}
+	}
+	switch {
+	case len(pass) == 0:
+		d.Errno, d.Drop = failErr, failWhy
+	case len(pass) < len(d.Nexthops):
+		d.Nexthops = pass
+		d.Dev, d.Gateway = pass[0].Ifindex, pass[0].Gateway
+		d.HashErrno = failErr
+		d.Notes = append(d.Notes, "a flow the multipath hash sends to another path is dropped: "+failWhy)
 	}
 }
 
