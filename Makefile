@@ -40,6 +40,7 @@ fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 20s ./pcap/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./tracer/decode/
 	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
+	$(GO) test -run '^$$' -fuzz FuzzLookup -fuzztime 20s ./tracer/fib/
 
 clean: ## remove build output
 	rm -rf bin

@@ -154,8 +154,9 @@ func TestRouteForwarded(t *testing.T) {
 // TestRoutePlugin runs the route plugin on a live capture of the NAT lab:
 // the container's pings are explained namespace by namespace (the host's
 // br0 → up0 decision by name), UDP that the host's firewall drops is
-// "allowed by routing, dropped elsewhere", and UDP to an address the host
-// blackholes is explained by its blackhole route.
+// "allowed by routing, dropped elsewhere", UDP to an address the host
+// blackholes is explained by its blackhole route, and a prohibit route
+// added during the capture explains the packets sent after it.
 func TestRoutePlugin(t *testing.T) {
 	needE2E(t, "iptables")
 	l := lab.NewNAT(t)
@@ -173,6 +174,10 @@ func TestRoutePlugin(t *testing.T) {
 	ping(t, l.Lab, lab.Container, lab.OutsideIP, 3, "0.05")
 	l.SendUDP(lab.Container, lab.OutsideIP, 5999, 10*time.Millisecond, []byte("a"), []byte("b"))
 	l.SendUDP(lab.Container, "10.200.3.7", 6000, 10*time.Millisecond, []byte("c"))
+	// A route added while capturing reaches the plugin in a new snapshot.
+	l.IP("-n", host, "route", "add", "prohibit", "10.200.4.0/24")
+	time.Sleep(500 * time.Millisecond)
+	l.SendUDP(lab.Container, "10.200.4.7", 6001, 10*time.Millisecond, []byte("d"))
 	time.Sleep(300 * time.Millisecond)
 	if code := it.interrupt(t); code != 0 {
 		t.Fatalf("ifacetrace: exit %d\n%s", code, it.stderr.String())
@@ -191,6 +196,7 @@ func TestRoutePlugin(t *testing.T) {
 		"  ← "+c+": in eth0: local 10.200.1.2/32 dev lo table local (rule 0 from all lookup local): delivered locally (3)",
 		"  → "+host+": in br0: 2 packets never left: routing allows it (unicast 10.200.2.0/24 dev up0 table main): dropped elsewhere, e.g. by netfilter",
 		"  → "+host+": in br0: 1 packet never left: blackhole route 10.200.3.0/24 in table main",
+		"  → "+host+": in br0: 1 packet never left: prohibit route 10.200.4.0/24 in table main",
 	)
 	if strings.Contains(text, "MISMATCH") || strings.Contains(text, "no routing snapshot") {
 		t.Errorf("unexpected:\n%s", text)
