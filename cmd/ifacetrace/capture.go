@@ -160,10 +160,8 @@ func captureAction(c *cli.Context) error {
 	ownNS, _ := netns.Current()
 	pipe := newPipeline(ccfg, fcfg, out.sink, ownNS)
 	if out.wantTopology() {
-		rctx, cancel := context.WithCancel(c.Context)
-		pipe.routes = newRouting(rctx, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })
+		pipe.routes = newRouting(c.Context, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })
 		defer pipe.routes.close()
-		defer cancel()
 	}
 	st := startStatus(stderr, start, pipe, sess.KernelDrops, out)
 	stats, runErr := sess.Run(c.Context, pipe)

@@ -36,19 +36,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			}
 		}()
 	}
-	return exitCode(stderr, app.RunContext(ctx, flagsFirst(args)))
+	args, err := flagsFirst(args)
+	if err != nil {
+		return exitCode(stderr, err)
+	}
+	return exitCode(stderr, app.RunContext(ctx, args))
 }
 
 // flagsFirst lets `route get DST --from X` be written as ip(8) users
 // write it: urfave/cli stops reading flags at the first argument, so the
-// destination moves behind the flags.
-func flagsFirst(args []string) []string {
-	i := slices.Index(args, "get")
-	if i < 2 || args[i-1] != "route" {
-		return args
+// destination moves behind the flags. With -h the arguments are dropped,
+// so that help is shown.
+func flagsFirst(args []string) ([]string, error) {
+	if len(args) < 3 || args[1] != "route" || args[2] != "get" {
+		return args, nil
 	}
 	var flags, rest []string
-	for j := i + 1; j < len(args); j++ {
+	help := false
+	for j := 3; j < len(args); j++ {
 		a := args[j]
 		switch {
 		case a == "--":
@@ -57,16 +62,26 @@ func flagsFirst(args []string) []string {
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			flags = append(flags, a)
 			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(name, "=") && !routeBoolFlags[name] && j+1 < len(args) {
-				j++
-				flags = append(flags, args[j])
+			if name == "h" || name == "help" {
+				help = true
 			}
+			if strings.Contains(name, "=") || routeBoolFlags[name] {
+				continue
+			}
+			if j+1 == len(args) {
+				return nil, usagef("%s needs a value", a)
+			}
+			j++
+			flags = append(flags, args[j])
 		default:
 			rest = append(rest, a)
 		}
 	}
-	out := append(slices.Clone(args[:i+1]), flags...)
-	return append(out, rest...)
+	out := append(slices.Clone(args[:3]), flags...)
+	if help {
+		return out, nil
+	}
+	return append(out, rest...), nil
 }
 
 // routeBoolFlags are the flags of route get that take no value.

@@ -67,6 +67,9 @@ func routeGetAction(c *cli.Context) error {
 	if err != nil {
 		return usagef("destination %q is not an IP address", c.Args().First())
 	}
+	if dst.Zone() != "" {
+		return usagef("destination %s: give the device with --oif %s instead of a %%zone", dst, dst.Zone())
+	}
 	q := fib.Query{Dst: dst.Unmap()}
 	if s := c.String("from"); s != "" {
 		if q.Src, err = netip.ParseAddr(s); err != nil {
@@ -267,6 +270,9 @@ func compareKernel(s *fib.Snapshot, d fib.Decision, k topology.KernelRoute) (boo
 	ke := kernelErrno(k)
 	if k.Err != nil && ke == 0 {
 		return false, "kernel error " + k.Err.Error()
+	}
+	if ke != 0 && ke == d.AltErrno {
+		return true, ""
 	}
 	if ke != 0 || d.Errno != 0 {
 		if ke == d.Errno {

@@ -202,3 +202,36 @@ func TestRoutePlugin(t *testing.T) {
 		t.Errorf("unexpected:\n%s", text)
 	}
 }
+
+// TestRoutingLetsGoOfVanishedNamespaces: with --netns all and a topology
+// plugin, ifacetrace follows each namespace's routing over netlink; when a
+// container's namespace goes away those sockets must not keep it (and its
+// veth pair) alive.
+func TestRoutingLetsGoOfVanishedNamespaces(t *testing.T) {
+	needE2E(t)
+	l := lab.New(t)
+	l.AddNS("host")
+	l.AddNS("ctr")
+	l.Veth("host", "vgone", "ctr", "eth0")
+	out := filepath.Join(t.TempDir(), "routes.txt")
+	it := ifacetrace(t, l, "host", "--netns", "all", "--plugin", "route:path="+out, "icmp")
+	// A packet in the namespace announces its devices, so its routing is
+	// followed.
+	ping(t, l, "ctr", "127.0.0.1", 1, "0.2")
+	time.Sleep(500 * time.Millisecond)
+	l.DelNS("ctr")
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		err := exec.Command("ip", "-n", l.NS("host"), "link", "show", "vgone").Run()
+		if err != nil {
+			break // the peer went with its namespace
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vgone still exists 8s after its peer's namespace was deleted: something holds the namespace\n%s", it.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code := it.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace: exit %d\n%s", code, it.stderr.String())
+	}
+}

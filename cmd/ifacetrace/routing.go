@@ -15,36 +15,55 @@ import (
 // routing keeps plugins that want topology supplied with the routing state
 // of every namespace the capture sees: a snapshot when a namespace's first
 // device is announced (so before any trace through it), and a new one
-// whenever its links, addresses, routes or rules change.
+// whenever its links, addresses, routes or rules change. A namespace that
+// vanishes is let go: its netlink sockets would otherwise keep it (and a
+// container's veth pair) alive.
 type routing struct {
 	ctx  context.Context
 	own  netns.ID
 	warn func(error)
 
 	mu      sync.Mutex
-	readers map[netns.ID]*topology.Reader
-	pending []*pb.Routing
+	spaces  map[netns.ID]*followed
+	pending map[uint64]*pb.Routing // newest unsent snapshot per namespace inode
+	order   []uint64               // inodes of pending, in arrival order
+	done    chan struct{}
 }
 
+// followed is one namespace's reader and its watch.
+type followed struct {
+	reader *topology.Reader
+	cancel context.CancelFunc
+	misses int // discovery rounds that did not find the namespace
+}
+
+// vanishCheck is how often followed namespaces are looked for; one missed
+// twice is released.
+const vanishCheck = time.Second
+
 func newRouting(ctx context.Context, own netns.ID, warn func(error)) *routing {
-	return &routing{ctx: ctx, own: own, warn: warn, readers: map[netns.ID]*topology.Reader{}}
+	r := &routing{ctx: ctx, own: own, warn: warn, spaces: map[netns.ID]*followed{},
+		pending: map[uint64]*pb.Routing{}, done: make(chan struct{})}
+	go r.releaseVanished()
+	return r
 }
 
 // ensure starts following the namespace id (named name) unless it already
-// is. It reads the first snapshot before it returns.
+// is, or was tried. It reads the first snapshot before it returns.
 func (r *routing) ensure(id netns.ID, name string) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
-	_, seen := r.readers[id]
+	_, seen := r.spaces[id]
 	if !seen {
-		r.readers[id] = nil // tried once, even if it fails
+		r.spaces[id] = nil // tried once, even if it fails
 	}
 	r.mu.Unlock()
 	if seen {
 		return
 	}
+	what := nameOr(name, id)
 	path, err := r.pathOf(id)
 	if err != nil {
 		r.warn(err)
@@ -52,18 +71,19 @@ func (r *routing) ensure(id netns.ID, name string) {
 	}
 	rd, err := topology.Open(path)
 	if err != nil {
-		r.warn(fmt.Errorf("routing of namespace %s: %w", nameOr(name, id), err))
+		r.warn(fmt.Errorf("routing of namespace %s: %w", what, err))
 		return
 	}
+	ctx, cancel := context.WithCancel(r.ctx)
 	r.mu.Lock()
-	r.readers[id] = rd
+	r.spaces[id] = &followed{reader: rd, cancel: cancel}
 	r.mu.Unlock()
-	r.read(rd, id, name)
-	err = rd.WatchRouting(r.ctx, func() { r.read(rd, id, name) }, func(err error) {
-		r.warn(fmt.Errorf("following the routing of namespace %s: %w", nameOr(name, id), err))
+	r.read(ctx, rd, id, name)
+	err = rd.WatchRouting(ctx, func() { r.read(ctx, rd, id, name) }, func(err error) {
+		r.warn(fmt.Errorf("following the routing of namespace %s (its later changes are not seen): %w", what, err))
 	})
 	if err != nil {
-		r.warn(fmt.Errorf("following the routing of namespace %s: %w", nameOr(name, id), err))
+		r.warn(fmt.Errorf("following the routing of namespace %s (its later changes are not seen): %w", what, err))
 	}
 }
 
@@ -90,7 +110,10 @@ func (r *routing) pathOf(id netns.ID) (string, error) {
 	return "", fmt.Errorf("routing of %s: the namespace is gone", id)
 }
 
-func (r *routing) read(rd *topology.Reader, id netns.ID, name string) {
+func (r *routing) read(ctx context.Context, rd *topology.Reader, id netns.ID, name string) {
+	if ctx.Err() != nil {
+		return
+	}
 	snap, err := rd.Routing()
 	if err != nil {
 		r.warn(fmt.Errorf("routing of namespace %s: %w", nameOr(name, id), err))
@@ -101,7 +124,10 @@ func (r *routing) read(rd *topology.Reader, id netns.ID, name string) {
 	}
 	msg := route.ToProto(snap, name, id.Ino, time.Now().UnixNano())
 	r.mu.Lock()
-	r.pending = append(r.pending, msg)
+	if _, ok := r.pending[id.Ino]; !ok {
+		r.order = append(r.order, id.Ino)
+	}
+	r.pending[id.Ino] = msg // a newer snapshot replaces an unsent older one
 	r.mu.Unlock()
 }
 
@@ -112,22 +138,79 @@ func (r *routing) take() []*pb.Routing {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := r.pending
-	r.pending = nil
+	if len(r.order) == 0 {
+		return nil
+	}
+	out := make([]*pb.Routing, 0, len(r.order))
+	for _, ino := range r.order {
+		out = append(out, r.pending[ino])
+	}
+	clear(r.pending)
+	r.order = r.order[:0]
 	return out
 }
 
-// close releases the netlink sockets; the context given to newRouting
-// must have ended.
+// releaseVanished lets go of namespaces no longer on the host.
+func (r *routing) releaseVanished() {
+	t := time.NewTicker(vanishCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.done:
+			return
+		case <-t.C:
+		}
+		all, err := netns.All()
+		if err != nil {
+			continue
+		}
+		present := map[netns.ID]bool{r.own: true}
+		for _, e := range all {
+			present[e.ID] = true
+		}
+		var gone []*followed
+		r.mu.Lock()
+		for id, f := range r.spaces {
+			if f == nil || present[id] {
+				if f != nil {
+					f.misses = 0
+				}
+				continue
+			}
+			if f.misses++; f.misses >= 2 {
+				gone = append(gone, f)
+				r.spaces[id] = nil // not followed again
+			}
+		}
+		r.mu.Unlock()
+		for _, f := range gone {
+			f.cancel()
+			f.reader.Close()
+		}
+	}
+}
+
+// close stops every watch and releases the netlink sockets.
 func (r *routing) close() {
 	if r == nil {
 		return
 	}
+	close(r.done)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rd := range r.readers {
-		if rd != nil {
-			rd.Close()
+	var all []*followed
+	for id, f := range r.spaces {
+		if f != nil {
+			all = append(all, f)
+			r.spaces[id] = nil
 		}
+	}
+	r.mu.Unlock()
+	// Outside the lock: Close waits for the watch, whose callback may be
+	// waiting for the lock in read.
+	for _, f := range all {
+		f.cancel()
+		f.reader.Close()
 	}
 }

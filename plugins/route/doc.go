@@ -84,10 +84,14 @@
 // # Limits
 //
 // The lookup is replayed from what a trace shows, which is not all the
-// kernel knows: a packet's fwmark, tos and the sending socket's uid and
-// bound device are not captured, so rules selecting on them are evaluated
-// for mark 0, tos 0, uid 0 and no oif. The snapshot is the namespace's
-// routing when it was last read, which may lag a change by a moment. The
+// kernel knows: a packet's fwmark and the sending socket's uid and bound
+// device are not in the packet, so rules selecting on them are evaluated
+// for mark 0, uid 0 and no oif (a multicast or broadcast sender is taken
+// to have bound the device it sent through). The tos byte is in the
+// packet but Trace tuples do not carry it yet, so it is 0 too. Each
+// trace is judged against the snapshot current when it was seen (the last
+// three per namespace are kept); a change shows after the watch's 100 ms
+// coalescing, so packets in that moment may be judged on the old one. The
 // multipath hash, IPv6 neighbour reachability and netfilter are not
 // modelled; a forwarded multicast or broadcast is not compared. NAT other
 // than the usual DNAT-before, SNAT-after (e.g. IPVS, or a REDIRECT to a

@@ -40,7 +40,7 @@ type Plugin struct {
 
 	ifaces map[uint32]*pb.Interface
 	byName map[nsName]*pb.Interface // (namespace, display name) → interface, for masters
-	snaps  map[uint64]*fib.Snapshot // netns inode → latest routing snapshot
+	snaps  map[uint64][]timedSnap   // netns inode → the last few routing snapshots, oldest first
 	noSnap map[uint64]bool          // namespaces already reported without a snapshot
 	cache  map[cacheKey]*decision   // lookups already made
 	flows  map[uint64]*flowState    // flows not closed yet
@@ -66,7 +66,7 @@ func New() *Plugin {
 	return &Plugin{
 		ifaces: map[uint32]*pb.Interface{},
 		byName: map[nsName]*pb.Interface{},
-		snaps:  map[uint64]*fib.Snapshot{},
+		snaps:  map[uint64][]timedSnap{},
 		noSnap: map[uint64]bool{},
 		cache:  map[cacheKey]*decision{},
 		flows:  map[uint64]*flowState{},
@@ -133,7 +133,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, r *sdk.Reporter) error 
 			r.Warn(fmt.Sprintf("route: routing snapshot of %s is unusable, keeping the previous one: %v", nsDisplay(rt.GetNetns()), err))
 			continue
 		}
-		p.snaps[rt.GetNetnsInode()] = s
+		p.addSnap(rt.GetNetnsInode(), rt.GetTimeUnixNano(), s)
 	}
 	for _, t := range b.GetTraces() {
 		p.trace(t, r)
@@ -204,6 +204,43 @@ type hop struct {
 	ifc *pb.Interface
 	in  bool
 	tu  *pb.Tuple
+	at  int64 // kernel time of the sighting
+}
+
+// timedSnap is a routing snapshot and when it was read.
+type timedSnap struct {
+	at int64
+	s  *fib.Snapshot
+}
+
+// keptSnaps is how many snapshots per namespace are kept. Output lags the
+// capture (the correlation window) and snapshots lag a change (the watch
+// coalesces bursts), so a trace is judged against the snapshot that was
+// current when it was seen, not the newest one.
+const keptSnaps = 3
+
+func (p *Plugin) addSnap(inode uint64, at int64, s *fib.Snapshot) {
+	l := append(p.snaps[inode], timedSnap{at, s})
+	if len(l) > keptSnaps {
+		l = l[len(l)-keptSnaps:]
+	}
+	p.snaps[inode] = l
+}
+
+// snapAt is the newest snapshot of the namespace read before t, or the
+// oldest kept when t precedes them all.
+func (p *Plugin) snapAt(inode uint64, t int64) *fib.Snapshot {
+	l := p.snaps[inode]
+	if len(l) == 0 {
+		return nil
+	}
+	best := l[0].s
+	for _, ts := range l[1:] {
+		if ts.at <= t {
+			best = ts.s
+		}
+	}
+	return best
 }
 
 type kind uint8
@@ -293,9 +330,9 @@ func (p *Plugin) events(t *pb.Trace, r *sdk.Reporter) []event {
 		}
 		switch h.GetDirection() {
 		case "in":
-			hops = append(hops, hop{ifc, true, h.GetTuple()})
+			hops = append(hops, hop{ifc, true, h.GetTuple(), h.GetTimeUnixNano()})
 		case "out":
-			hops = append(hops, hop{ifc, false, h.GetTuple()})
+			hops = append(hops, hop{ifc, false, h.GetTuple(), h.GetTimeUnixNano()})
 		}
 	}
 	var evs []event
@@ -320,7 +357,7 @@ func sameNS(a, b *pb.Interface) bool {
 // there with "in" hops, an input lookup saying why it stayed.
 func (p *Plugin) segment(evs []event, seg []hop, first, last bool, r *sdk.Reporter) []event {
 	inode, ns := seg[0].ifc.GetNetnsInode(), nsDisplay(seg[0].ifc.GetNetns())
-	snap := p.snaps[inode]
+	snap := p.snapAt(inode, seg[0].at)
 	if snap == nil {
 		if !p.noSnap[inode] {
 			p.noSnap[inode] = true

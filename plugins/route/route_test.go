@@ -343,9 +343,17 @@ func TestRoutingDrops(t *testing.T) {
 			off.Links[i].Forwarding4 = false
 		}
 	}
+	// The snapshot turning forwarding off is read at time 2; the traces
+	// after it were seen at time 3.
+	late := []*pb.Trace{upTo(1, ping), upTo(1, ping)}
+	for _, tr := range late {
+		for _, hp := range tr.Hops {
+			hp.TimeUnixNano = 3
+		}
+	}
 	res := run(t, nil, setup(snaps),
 		&pb.Batch{Traces: []*pb.Trace{upTo(3, toBH), upTo(6, toNowhere), forward()}},
-		&pb.Batch{Routing: []*pb.Routing{route.ToProto(off, "", inoHost, 2)}, Traces: []*pb.Trace{upTo(1, ping), upTo(1, ping)}},
+		&pb.Batch{Routing: []*pb.Routing{route.ToProto(off, "", inoHost, 2)}, Traces: late},
 		&pb.Batch{Flows: []*pb.Flow{
 			{Id: 3, Tuple: toBH, PacketsForward: 1},
 			{Id: 6, Tuple: toNowhere, PacketsForward: 1},

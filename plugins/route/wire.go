@@ -37,7 +37,7 @@ func ToProto(s *fib.Snapshot, netns string, inode uint64, now int64) *pb.Routing
 		pr := &pb.RoutingRule{Ipv6: r.IPv6, Priority: r.Priority, Action: uint32(r.Action), Table: r.Table, Goto: r.Goto,
 			Src: prefixString(r.Src), Dst: prefixString(r.Dst), Iif: r.Iif, Oif: r.Oif, Mark: r.Mark, Mask: r.Mask,
 			Tos: uint32(r.Tos), Ipproto: uint32(r.IPProto), L3Mdev: r.L3mdev, Invert: r.Invert,
-			SuppressPrefixlen: int32(r.SuppressPrefixlen), SuppressIfgroup: int32(r.SuppressIfgroup)}
+			SuppressPrefixlen: int32(r.SuppressPrefixlen), SuppressIfgroup: int32(r.SuppressIfgroup), Unmodelled: r.Unmodelled}
 		if r.Sport != nil {
 			pr.Sport = &pb.PortRange{Start: uint32(r.Sport.Start), End: uint32(r.Sport.End)}
 		}
@@ -61,47 +61,47 @@ func FromProto(p *pb.Routing) (*fib.Snapshot, error) {
 	}
 	for _, l := range p.GetLinks() {
 		s.Links = append(s.Links, fib.Link{
-			Index: int(l.Ifindex), Name: l.Name, Kind: l.Kind, Up: l.Up, Carrier: l.Carrier,
-			Loopback: l.Loopback, Group: l.Group, Master: int(l.Master), VRFTable: l.VrfTable,
-			Forwarding4: l.Forwarding4, Forwarding6: l.Forwarding6, RPFilter: int(l.RpFilter),
-			AcceptLocal: l.AcceptLocal, RouteLocalnet: l.RouteLocalnet,
-			IgnoreLinkdown4: l.IgnoreLinkdown4, IgnoreLinkdown6: l.IgnoreLinkdown6,
-			SendRedirects: l.SendRedirects, SourceValidMark: l.SrcValidMark,
+			Index: int(l.GetIfindex()), Name: l.GetName(), Kind: l.GetKind(), Up: l.GetUp(), Carrier: l.GetCarrier(),
+			Loopback: l.GetLoopback(), Group: l.GetGroup(), Master: int(l.GetMaster()), VRFTable: l.GetVrfTable(),
+			Forwarding4: l.GetForwarding4(), Forwarding6: l.GetForwarding6(), RPFilter: int(l.GetRpFilter()),
+			AcceptLocal: l.GetAcceptLocal(), RouteLocalnet: l.GetRouteLocalnet(),
+			IgnoreLinkdown4: l.GetIgnoreLinkdown4(), IgnoreLinkdown6: l.GetIgnoreLinkdown6(),
+			SendRedirects: l.GetSendRedirects(), SourceValidMark: l.GetSrcValidMark(),
 		})
 	}
 	for _, a := range p.GetAddrs() {
-		pfx, err := netip.ParsePrefix(a.Prefix)
+		pfx, err := netip.ParsePrefix(a.GetPrefix())
 		if err != nil {
-			return nil, fmt.Errorf("routing of %s: address %q: %w", ns, a.Prefix, err)
+			return nil, fmt.Errorf("routing of %s: address %q: %w", ns, a.GetPrefix(), err)
 		}
-		s.Addrs = append(s.Addrs, fib.Addr{Ifindex: int(a.Ifindex), Prefix: pfx, Scope: uint8(a.Scope), Secondary: a.Secondary})
+		s.Addrs = append(s.Addrs, fib.Addr{Ifindex: int(a.GetIfindex()), Prefix: pfx, Scope: uint8(a.GetScope()), Secondary: a.GetSecondary()})
 	}
 	for _, r := range p.GetRoutes() {
-		dst, err := netip.ParsePrefix(r.Dst)
+		dst, err := netip.ParsePrefix(r.GetDst())
 		if err != nil {
-			return nil, fmt.Errorf("routing of %s: route to %q: %w", ns, r.Dst, err)
+			return nil, fmt.Errorf("routing of %s: route to %q: %w", ns, r.GetDst(), err)
 		}
-		fr := fib.Route{Table: r.Table, Type: fib.Type(r.Type), Dst: dst, Tos: uint8(r.Tos), Metric: r.Metric,
-			Scope: uint8(r.Scope), Protocol: uint8(r.Protocol), Prefsrc: parseAddr(r.Prefsrc)}
-		for _, nh := range r.Nexthops {
-			fr.Nexthops = append(fr.Nexthops, fib.Nexthop{Ifindex: int(nh.Ifindex), Gateway: parseAddr(nh.Gateway),
-				Weight: int(nh.Weight), Onlink: nh.Onlink, Dead: nh.Dead, Linkdown: nh.Linkdown})
+		fr := fib.Route{Table: r.GetTable(), Type: fib.Type(r.GetType()), Dst: dst, Tos: uint8(r.GetTos()), Metric: r.GetMetric(),
+			Scope: uint8(r.GetScope()), Protocol: uint8(r.GetProtocol()), Prefsrc: parseAddr(r.GetPrefsrc())}
+		for _, nh := range r.GetNexthops() {
+			fr.Nexthops = append(fr.Nexthops, fib.Nexthop{Ifindex: int(nh.GetIfindex()), Gateway: parseAddr(nh.GetGateway()),
+				Weight: int(nh.GetWeight()), Onlink: nh.GetOnlink(), Dead: nh.GetDead(), Linkdown: nh.GetLinkdown()})
 		}
 		s.Routes = append(s.Routes, fr)
 	}
 	for _, r := range p.GetRules() {
-		fr := fib.Rule{IPv6: r.Ipv6, Priority: r.Priority, Action: fib.Action(r.Action), Table: r.Table, Goto: r.Goto,
-			Src: parsePrefix(r.Src), Dst: parsePrefix(r.Dst), Iif: r.Iif, Oif: r.Oif, Mark: r.Mark, Mask: r.Mask,
-			Tos: uint8(r.Tos), IPProto: uint8(r.Ipproto), L3mdev: r.L3Mdev, Invert: r.Invert,
-			SuppressPrefixlen: int(r.SuppressPrefixlen), SuppressIfgroup: int(r.SuppressIfgroup)}
-		if r.Sport != nil {
-			fr.Sport = &fib.PortRange{Start: uint16(r.Sport.Start), End: uint16(r.Sport.End)}
+		fr := fib.Rule{IPv6: r.GetIpv6(), Priority: r.GetPriority(), Action: fib.Action(r.GetAction()), Table: r.GetTable(), Goto: r.GetGoto(),
+			Src: parsePrefix(r.GetSrc()), Dst: parsePrefix(r.GetDst()), Iif: r.GetIif(), Oif: r.GetOif(), Mark: r.GetMark(), Mask: r.GetMask(),
+			Tos: uint8(r.GetTos()), IPProto: uint8(r.GetIpproto()), L3mdev: r.GetL3Mdev(), Invert: r.GetInvert(),
+			SuppressPrefixlen: int(r.GetSuppressPrefixlen()), SuppressIfgroup: int(r.GetSuppressIfgroup()), Unmodelled: r.GetUnmodelled()}
+		if r.GetSport() != nil {
+			fr.Sport = &fib.PortRange{Start: uint16(r.GetSport().Start), End: uint16(r.GetSport().End)}
 		}
-		if r.Dport != nil {
-			fr.Dport = &fib.PortRange{Start: uint16(r.Dport.Start), End: uint16(r.Dport.End)}
+		if r.GetDport() != nil {
+			fr.Dport = &fib.PortRange{Start: uint16(r.GetDport().Start), End: uint16(r.GetDport().End)}
 		}
-		if r.Uid != nil {
-			fr.UID = &fib.UIDRange{Start: r.Uid.Start, End: r.Uid.End}
+		if r.GetUid() != nil {
+			fr.UID = &fib.UIDRange{Start: r.GetUid().Start, End: r.GetUid().End}
 		}
 		s.Rules = append(s.Rules, fr)
 	}

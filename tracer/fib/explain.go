@@ -59,6 +59,11 @@ func (s *Snapshot) lostBecause(d *Decision, r *Route, fl flow, consulted map[uin
 		}
 		return fmt.Sprintf("table %s consulted: %s", TableName(r.Table), why)
 	}
+	for _, st := range d.Steps {
+		if st.Rule.Action == ToTable && st.Rule.Table == r.Table && !st.Matched {
+			return fmt.Sprintf("table %s not consulted: rule %d did not match (%s)", TableName(r.Table), st.Rule.Priority, st.Why)
+		}
+	}
 	if d.Rule != nil {
 		first := ""
 		if r.Table == TableMain && d.Table == TableLocal {
@@ -66,16 +71,17 @@ func (s *Snapshot) lostBecause(d *Decision, r *Route, fl flow, consulted map[uin
 		}
 		return fmt.Sprintf("table %s not consulted: rule %d decided first%s", TableName(r.Table), d.Rule.Priority, first)
 	}
-	for _, st := range d.Steps {
-		if st.Rule.Action == ToTable && st.Rule.Table == r.Table && !st.Matched {
-			return fmt.Sprintf("table %s not consulted: rule %d did not match (%s)", TableName(r.Table), st.Rule.Priority, st.Why)
-		}
-	}
 	return fmt.Sprintf("no rule looks up table %s", TableName(r.Table))
 }
 
 // notes adds what a user most likely needs to hear.
 func (s *Snapshot) notes(d *Decision) {
+	for _, st := range d.Steps {
+		if len(st.Rule.Unmodelled) > 0 {
+			d.Notes = append(d.Notes, fmt.Sprintf("rule %d selects on %s, which the model does not evaluate: if it matches, the kernel's answer may differ",
+				st.Rule.Priority, strings.Join(st.Rule.Unmodelled, ", ")))
+		}
+	}
 	anyUp, lo := false, Link{}
 	for _, l := range s.Links {
 		if l.Up {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -34,10 +35,11 @@ type Decision struct {
 	// Errno is what the kernel's RTM_GETROUTE answers for this query: 0,
 	// or the error (ENETUNREACH, EHOSTUNREACH, EINVAL, EACCES).
 	Errno syscall.Errno
-	// HashErrno is set when the outcome depends on the multipath hash:
-	// Nexthops are the paths that work, and a flow hashed to another one
-	// gets this error.
-	HashErrno syscall.Errno
+	// AltErrno is set when the outcome depends on what a snapshot does
+	// not hold: the multipath hash (Nexthops are the paths that work, a
+	// flow hashed to another gets this error) or multicast group
+	// membership. The kernel may answer this error instead.
+	AltErrno syscall.Errno
 	// Drop is non-empty when the packet is discarded although, or before,
 	// a route was found: a martian address, the reverse-path filter,
 	// forwarding disabled.
@@ -172,8 +174,10 @@ func (s *Snapshot) walk(fl flow, steps *[]Step) result {
 		switch r.Action {
 		case Goto:
 			j := indexOfPriority(rules, r.Goto)
-			if j < 0 {
-				step.Why = fmt.Sprintf("goto %d: no rule has that priority, continue", r.Goto)
+			if j <= i {
+				// The kernel refuses a goto that does not jump forward;
+				// a snapshot from elsewhere may still hold one.
+				step.Why = fmt.Sprintf("goto %d: no later rule has that priority, continue", r.Goto)
 				record(steps, step)
 				continue
 			}
@@ -267,6 +271,9 @@ func (s *Snapshot) ruleMatches(r *Rule, fl flow) (bool, string) {
 }
 
 func (s *Snapshot) selectors(r *Rule, fl flow) (bool, string) {
+	if len(r.Unmodelled) > 0 {
+		return false, "uses " + strings.Join(r.Unmodelled, ", ") + ", which the model does not evaluate: treated as not matching"
+	}
 	if r.Iif != "" {
 		l, ok := s.LinkByName(r.Iif)
 		if !ok {

@@ -157,3 +157,31 @@ func TestMultipathIsOneOf(t *testing.T) {
 		t.Fatalf("got %s", s.Summary(d))
 	}
 }
+
+func TestReviewRegressions(t *testing.T) {
+	s := host()
+	// A backward goto (refused by the kernel, possible on the wire) must
+	// not loop.
+	s.Rules = append(s.Rules, Rule{Priority: 500, Action: Goto, Goto: 100, SuppressPrefixlen: -1, SuppressIfgroup: -1})
+	if d := s.Lookup(Query{Dst: addr("192.0.2.1")}); d.Type != Unicast || len(d.Steps) > 10 {
+		t.Fatalf("backward goto: %s, %d steps", s.Summary(d), len(d.Steps))
+	}
+	// __mkroute_output checks the source, not the destination: 127.0.0.5
+	// sent with oif eth0 gets eth0's address and goes; from 127.0.0.1 it
+	// may not leave eth0.
+	if d := s.Lookup(Query{Dst: addr("127.0.0.5"), Oif: 2}); d.Errno != 0 || d.Dev != 2 || d.Prefsrc != addr("10.0.0.2") {
+		t.Fatalf("127.0.0.5 oif eth0: %s", s.Summary(d))
+	}
+	if d := s.Lookup(Query{Dst: addr("192.0.2.1"), Src: addr("127.0.0.1")}); d.Errno != syscall.EINVAL {
+		t.Fatalf("from 127.0.0.1 via eth0: %s", s.Summary(d))
+	}
+	// A broadcast from an address leaves through that address's device.
+	if d := s.Lookup(Query{Dst: addr("255.255.255.255"), Src: addr("172.17.0.1")}); d.Type != Broadcast || d.Dev != 3 {
+		t.Fatalf("broadcast from docker0's address: %s", s.Summary(d))
+	}
+	// A received packet from a multicast source is martian before any
+	// multicast handling.
+	if d := s.Lookup(Query{Dst: addr("224.0.0.5"), Src: addr("224.0.0.9"), Iif: 2}); d.Errno != syscall.EINVAL {
+		t.Fatalf("multicast source: %s", s.Summary(d))
+	}
+}

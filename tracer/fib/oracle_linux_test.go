@@ -342,7 +342,7 @@ func (o *oracleLab) check(t *testing.T, q fib.Query, checked map[string]int) {
 	}
 	ok := true
 	switch {
-	case kerr != 0 && kerr == d.HashErrno:
+	case kerr != 0 && kerr == d.AltErrno:
 		ok = true
 	case kerr != 0 || d.Errno != 0:
 		ok = kerr == d.Errno

@@ -31,6 +31,17 @@ func (s *Snapshot) output4(d *Decision) {
 			d.Drop = fmt.Sprintf("source %s is not an address of this namespace: a local sender can only use its own addresses", fl.src)
 			return
 		}
+		if q.Oif == 0 && (fl.dst.IsMulticast() || fl.dst == lbcast4) {
+			// The device that has the source address sends it.
+			if dev := s.addrDevice(fl.src); dev != 0 {
+				d.Type, d.Dev, d.Prefsrc = Multicast, dev, fl.src
+				if fl.dst == lbcast4 {
+					d.Type = Broadcast
+				}
+				d.Notes = append(d.Notes, fmt.Sprintf("a %s from %s leaves through %s, the device with that address", d.Type, fl.src, s.LinkName(dev)))
+				return
+			}
+		}
 	}
 	if q.Oif != 0 {
 		l, ok := s.Link(q.Oif)
@@ -65,7 +76,11 @@ func (s *Snapshot) output4(d *Decision) {
 			d.Type, d.Dev = Unicast, q.Oif
 			d.Notes = append(d.Notes, fmt.Sprintf("no route: with oif %s the kernel assumes %s is on that link", s.LinkName(q.Oif), fl.dst))
 			s.mkrouteOutput(d, fl)
-			d.Prefsrc = s.prefsrc4(q, nil, q.Oif, netip.Addr{}, 253)
+			d.Prefsrc = q.Src
+			if !d.Prefsrc.IsValid() {
+				d.Prefsrc = s.prefsrc4(q, nil, q.Oif, netip.Addr{}, 253)
+			}
+			s.loopbackSource(d)
 			return
 		}
 		d.Type, d.Errno = res.typ, res.errno
@@ -96,14 +111,31 @@ func (s *Snapshot) output4(d *Decision) {
 	} else {
 		d.Prefsrc = q.Src
 	}
+	s.loopbackSource(d)
 }
 
-// mkrouteOutput applies __mkroute_output's checks and type rewrites.
-func (s *Snapshot) mkrouteOutput(d *Decision, fl flow) {
+// loopbackSource is __mkroute_output's check: a packet from 127.0.0.0/8
+// may only leave through lo (or a device with route_localnet).
+func (s *Snapshot) loopbackSource(d *Decision) {
 	l, _ := s.Link(d.Dev)
+	if d.Errno == 0 && loopback4.Contains(d.Prefsrc) && !l.Loopback && l.Kind != "vrf" && !l.RouteLocalnet {
+		d.Errno, d.Drop = syscall.EINVAL, fmt.Sprintf("source %s is a loopback address and may only leave through lo, not %s", d.Prefsrc, l.Name)
+	}
+}
+
+// addrDevice is the device that has address a, or 0.
+func (s *Snapshot) addrDevice(a netip.Addr) int {
+	for _, ad := range s.Addrs {
+		if ad.Prefix.Addr() == a {
+			return ad.Ifindex
+		}
+	}
+	return 0
+}
+
+// mkrouteOutput applies __mkroute_output's type rewrites.
+func (s *Snapshot) mkrouteOutput(d *Decision, fl flow) {
 	switch {
-	case loopback4.Contains(fl.dst) && !l.Loopback && l.Kind != "vrf":
-		d.Errno, d.Drop = syscall.EINVAL, fmt.Sprintf("%s is a loopback address and may only leave through lo, not %s", fl.dst, l.Name)
 	case fl.dst == lbcast4:
 		d.Type = Broadcast
 	case fl.dst.IsMulticast():
@@ -178,12 +210,17 @@ func (s *Snapshot) input4(d *Decision) {
 		d.Errno, d.Drop = syscall.EINVAL, "martian "+what
 	}
 	switch {
-	case dst.IsMulticast():
-		d.Type, d.Dev = Multicast, s.loIndex()
-		d.Notes = append(d.Notes, "multicast: delivered if a socket joined the group, forwarded only by a multicast router")
-		return
 	case src.IsMulticast() || src == lbcast4:
 		martian(fmt.Sprintf("source %s", src))
+		return
+	case dst.IsMulticast():
+		d.Type, d.Dev = Multicast, s.loIndex()
+		if dst != netip.AddrFrom4([4]byte{224, 0, 0, 1}) {
+			// Only all-hosts is joined on every device; for another group
+			// the kernel answers EINVAL unless a socket joined it.
+			d.AltErrno = syscall.EINVAL
+			d.Notes = append(d.Notes, "multicast: delivered only if a socket on "+iif.Name+" joined "+dst.String()+", forwarded only by a multicast router; group membership is not in the snapshot")
+		}
 		return
 	case dst == lbcast4:
 		d.Type, d.Dev = Broadcast, s.loIndex()
@@ -260,7 +297,7 @@ func (s *Snapshot) input4(d *Decision) {
 	case len(pass) < len(d.Nexthops):
 		d.Nexthops = pass
 		d.Dev, d.Gateway = pass[0].Ifindex, pass[0].Gateway
-		d.HashErrno = failErr
+		d.AltErrno = failErr
 		d.Notes = append(d.Notes, "a flow the multipath hash sends to another path is dropped: "+failWhy)
 	}
 }

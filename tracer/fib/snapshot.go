@@ -166,6 +166,11 @@ type Rule struct {
 
 	SuppressPrefixlen int // -1: none
 	SuppressIfgroup   int // -1: none
+
+	// Unmodelled names selectors of newer kernels the model does not
+	// evaluate (dscp, flowlabel, port masks, tun_id). Such a rule is
+	// treated as not matching, and a decision that passes it says so.
+	Unmodelled []string
 }
 
 // Snapshot is everything routing needs to know about one namespace.

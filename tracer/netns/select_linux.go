@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -31,7 +32,7 @@ func Resolve(sel string) (Entry, error) {
 	}
 	id, err := IDOfPath(path)
 	if err != nil {
-		if os.IsNotExist(err) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return Entry{}, fmt.Errorf("no namespace %q (%s does not exist; named namespaces are in %s, `ip netns list` shows them): %w", sel, path, RunDir, fs.ErrNotExist)
 		}
 		return Entry{}, fmt.Errorf("namespace %q: %w", sel, err)

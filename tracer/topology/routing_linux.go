@@ -151,6 +151,8 @@ func snapAddr(ad netlink.Addr) (fib.Addr, bool) {
 	v4 := bits == 32
 	if v4 {
 		ip = ip.Unmap()
+	} else if ad.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
+		return fib.Addr{}, false // not usable until (unless) DAD succeeds
 	}
 	return fib.Addr{
 		Ifindex: ad.LinkIndex,
@@ -234,6 +236,27 @@ func snapIP(ip net.IP, v4 bool) netip.Addr {
 	}
 	return a
 }
+
+// Rule attributes the netlink library has no names for (linux/fib_rules.h).
+const (
+	fraTunID         = 12
+	fraDSCP          = 25
+	fraFlowlabel     = 26
+	fraFlowlabelMask = 27
+	fraSportMask     = 28
+	fraDportMask     = 29
+	fraDSCPMask      = 30
+)
+
+var fraNames = map[uint16]string{
+	fraTunID: "tun_id", fraDSCP: "dscp", fraFlowlabel: "flowlabel", fraFlowlabelMask: "flowlabel mask",
+	fraSportMask: "sport mask", fraDportMask: "dport mask", fraDSCPMask: "dscp mask",
+}
+
+// watchBuffer is the receive buffer of the routing subscriptions: a burst
+// of route changes (a routing daemon loading a table) must not overflow it,
+// since the library ends a subscription on any receive error.
+const watchBuffer = 4 << 20
 
 // Rule dump: struct fib_rule_hdr has the layout of struct rtmsg, with
 // action where rtmsg has rtm_type.
@@ -354,6 +377,9 @@ func parseFibRule(b []byte) (ru fib.Rule, ok bool, err error) {
 			ru.Sport = rulePorts(v)
 		case nl.FRA_DPORT_RANGE:
 			ru.Dport = rulePorts(v)
+		case fraTunID, fraDSCP, fraFlowlabel, fraFlowlabelMask, fraSportMask, fraDportMask, fraDSCPMask:
+			// Selectors of newer kernels the model does not evaluate.
+			ru.Unmodelled = append(ru.Unmodelled, fraNames[a.Attr.Type])
 		case nl.FRA_UID_RANGE:
 			if len(v) >= 8 {
 				ru.UID = &fib.UIDRange{
@@ -435,7 +461,9 @@ func (r *Reader) readDevConf(names []string) (nsConf, error) {
 	}
 	if r.path == "" {
 		_ = read()
-	} else if derr := netns.Do(r.path, read); derr != nil {
+	} else if derr := netns.DoFd(int(r.handle), read); derr != nil {
+		// The Reader's own handle, not its path: /proc/PID/ns/net may
+		// name another namespace once that process is gone.
 		return nsConf{}, fmt.Errorf("read sysctls: %w", derr)
 	}
 	if err != nil {
@@ -559,7 +587,7 @@ func (r *Reader) WatchRouting(ctx context.Context, fn func(), onErr func(error))
 	}
 
 	if err := netlink.LinkSubscribeWithOptions(linkCh, done, netlink.LinkSubscribeOptions{
-		Namespace: ns, ErrorCallback: cb("devices"),
+		Namespace: ns, ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: os.Geteuid() == 0, ErrorCallback: cb("devices"),
 	}); err != nil {
 		return fail("devices", err)
 	}
@@ -568,7 +596,7 @@ func (r *Reader) WatchRouting(ctx context.Context, fn func(), onErr func(error))
 		}
 	})
 	if err := netlink.AddrSubscribeWithOptions(addrCh, done, netlink.AddrSubscribeOptions{
-		Namespace: ns, ErrorCallback: cb("addresses"),
+		Namespace: ns, ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: os.Geteuid() == 0, ErrorCallback: cb("addresses"),
 	}); err != nil {
 		return fail("addresses", err)
 	}
@@ -577,7 +605,7 @@ func (r *Reader) WatchRouting(ctx context.Context, fn func(), onErr func(error))
 		}
 	})
 	if err := netlink.RouteSubscribeWithOptions(routeCh, done, netlink.RouteSubscribeOptions{
-		Namespace: ns, ErrorCallback: cb("routes"),
+		Namespace: ns, ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: os.Geteuid() == 0, ErrorCallback: cb("routes"),
 	}); err != nil {
 		return fail("routes", err)
 	}

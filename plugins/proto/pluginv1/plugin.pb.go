@@ -1207,8 +1207,11 @@ type RoutingRule struct {
 	Invert            bool                   `protobuf:"varint,18,opt,name=invert,proto3" json:"invert,omitempty"`
 	SuppressPrefixlen int32                  `protobuf:"varint,19,opt,name=suppress_prefixlen,json=suppressPrefixlen,proto3" json:"suppress_prefixlen,omitempty"` // -1: none
 	SuppressIfgroup   int32                  `protobuf:"varint,20,opt,name=suppress_ifgroup,json=suppressIfgroup,proto3" json:"suppress_ifgroup,omitempty"`       // -1: none
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Selectors of newer kernels the model does not evaluate (dscp,
+	// flowlabel, port masks, tun_id); such a rule is treated as not matching.
+	Unmodelled    []string `protobuf:"bytes,21,rep,name=unmodelled,proto3" json:"unmodelled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoutingRule) Reset() {
@@ -1379,6 +1382,13 @@ func (x *RoutingRule) GetSuppressIfgroup() int32 {
 		return x.SuppressIfgroup
 	}
 	return 0
+}
+
+func (x *RoutingRule) GetUnmodelled() []string {
+	if x != nil {
+		return x.Unmodelled
+	}
+	return nil
 }
 
 type PortRange struct {
@@ -2701,7 +2711,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06weight\x18\x03 \x01(\rR\x06weight\x12\x16\n" +
 	"\x06onlink\x18\x04 \x01(\bR\x06onlink\x12\x12\n" +
 	"\x04dead\x18\x05 \x01(\bR\x04dead\x12\x1a\n" +
-	"\blinkdown\x18\x06 \x01(\bR\blinkdown\"\xc5\x04\n" +
+	"\blinkdown\x18\x06 \x01(\bR\blinkdown\"\xe5\x04\n" +
 	"\vRoutingRule\x12\x12\n" +
 	"\x04ipv6\x18\x01 \x01(\bR\x04ipv6\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\rR\bpriority\x12\x16\n" +
@@ -2723,7 +2733,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06l3mdev\x18\x11 \x01(\bR\x06l3mdev\x12\x16\n" +
 	"\x06invert\x18\x12 \x01(\bR\x06invert\x12-\n" +
 	"\x12suppress_prefixlen\x18\x13 \x01(\x05R\x11suppressPrefixlen\x12)\n" +
-	"\x10suppress_ifgroup\x18\x14 \x01(\x05R\x0fsuppressIfgroup\"3\n" +
+	"\x10suppress_ifgroup\x18\x14 \x01(\x05R\x0fsuppressIfgroup\x12\x1e\n" +
+	"\n" +
+	"unmodelled\x18\x15 \x03(\tR\n" +
+	"unmodelled\"3\n" +
 	"\tPortRange\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\rR\x03end\"2\n" +
