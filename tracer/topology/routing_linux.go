@@ -377,7 +377,12 @@ func parseFibRule(b []byte) (ru fib.Rule, ok bool, err error) {
 			ru.Sport = rulePorts(v)
 		case nl.FRA_DPORT_RANGE:
 			ru.Dport = rulePorts(v)
-		case fraTunID, fraDSCP, fraFlowlabel, fraFlowlabelMask, fraSportMask, fraDportMask, fraDSCPMask:
+		case fraSportMask, fraDportMask:
+			// The kernel reports the full mask with every port range.
+			if len(v) >= 2 && binary.NativeEndian.Uint16(v) != 0xffff {
+				ru.Unmodelled = append(ru.Unmodelled, fraNames[a.Attr.Type])
+			}
+		case fraTunID, fraDSCP, fraFlowlabel, fraFlowlabelMask, fraDSCPMask:
 			// Selectors of newer kernels the model does not evaluate.
 			ru.Unmodelled = append(ru.Unmodelled, fraNames[a.Attr.Type])
 		case nl.FRA_UID_RANGE:
