@@ -31,8 +31,10 @@ proto: ## regenerate plugins/proto/pluginv1 from plugin.proto
 proto-check: proto ## fail if the checked-in generated code is not what plugin.proto generates
 	@git diff --exit-code -- plugins/proto || { echo "generated code is stale: run make proto and commit"; exit 1; }
 
-bench: ## Go micro-benchmarks with allocations
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## micro-benchmarks with allocations, then ifacetrace vs tcpdump side by side in a lab (root; docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /cmd/ifacetrace)
+	$(GO) test -run '^$$' -bench VersusTcpdump -benchtime 1x -timeout 30m ./cmd/ifacetrace/
+	$(GO) test -run '^$$' -bench Offline -benchtime 1x -timeout 30m ./cmd/ifacetrace/
 
 fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzWalkBlock -fuzztime 20s ./tracer/afpacket/
