@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,6 +30,11 @@ type pipeline struct {
 
 	digest *digest
 
+	// String caches for traceToPB; reset when full.
+	paths   map[string]string // hop key (interface, direction)… → path text
+	pathKey []byte
+	addrs   map[netip.Addr]string
+
 	// routes supplies routing snapshots to plugins that want topology;
 	// nil when none does.
 	routes *routing
@@ -38,7 +44,8 @@ type pipeline struct {
 }
 
 func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
-	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest()}
+	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest(),
+		paths: map[string]string{}, addrs: map[netip.Addr]string{}}
 }
 
 // Deliver implements tracer.Sink.
@@ -143,21 +150,38 @@ func (p *pipeline) traceToPB(tr *correlate.Trace, flowID uint64) *pb.Trace {
 	} else {
 		out.Summary = "undecoded frame"
 	}
-	steps := make([]string, len(tr.Hops))
-	for k, h := range tr.Hops {
+	key := p.pathKey[:0]
+	for _, h := range tr.Hops {
 		out.Hops = append(out.Hops, &pb.Hop{
 			InterfaceId: h.Iface, Direction: h.Dir.String(), TimeUnixNano: h.TimeNanos,
-			Length: h.OrigLen, Tuple: tupleToPB(h.Tuple), Ttl: uint32(h.TTL),
+			Length: h.OrigLen, Tuple: p.tupleToPB(h.Tuple), Ttl: uint32(h.TTL),
 		})
-		steps[k] = p.name(h.Iface) + " " + h.Dir.String()
+		key = append(key, byte(h.Iface), byte(h.Iface>>8), byte(h.Iface>>16), byte(h.Iface>>24), byte(h.Dir))
 	}
-	out.Path = strings.Join(steps, " → ")
+	p.pathKey = key
+	// Most packets take one of a few paths: build each path's text once.
+	path, ok := p.paths[string(key)]
+	if !ok {
+		steps := make([]string, len(tr.Hops))
+		for k, h := range tr.Hops {
+			steps[k] = p.name(h.Iface) + " " + h.Dir.String()
+		}
+		path = strings.Join(steps, " → ")
+		if len(p.paths) >= maxCached {
+			clear(p.paths)
+		}
+		p.paths[string(key)] = path
+	}
+	out.Path = path
 	return out
 }
 
+// maxCached bounds the path and address string caches.
+const maxCached = 4096
+
 func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
 	out := &pb.Flow{
-		Id: f.ID, Tuple: tupleToPB(f.Tuple), FirstUnixNano: f.First, LastUnixNano: f.Last,
+		Id: f.ID, Tuple: p.tupleToPB(f.Tuple), FirstUnixNano: f.First, LastUnixNano: f.Last,
 		PacketsForward: f.Packets[0], PacketsReverse: f.Packets[1],
 		BytesForward: f.Bytes[0], BytesReverse: f.Bytes[1],
 		Nat: f.NAT, Final: f.Final,
@@ -182,15 +206,26 @@ func (p *pipeline) correlationStats() *pb.CorrelationStats {
 	}
 }
 
-func tupleToPB(t correlate.Tuple) *pb.Tuple {
+func (p *pipeline) tupleToPB(t correlate.Tuple) *pb.Tuple {
 	out := &pb.Tuple{Proto: protoName(t), Sport: uint32(t.SrcPort), Dport: uint32(t.DstPort)}
-	if t.Src.IsValid() {
-		out.Src = t.Src.String()
-	}
-	if t.Dst.IsValid() {
-		out.Dst = t.Dst.String()
-	}
+	out.Src, out.Dst = p.addrString(t.Src), p.addrString(t.Dst)
 	return out
+}
+
+// addrString is a.String(), cached: a capture sees few distinct addresses.
+func (p *pipeline) addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	if s, ok := p.addrs[a]; ok {
+		return s
+	}
+	s := a.String()
+	if len(p.addrs) >= maxCached {
+		clear(p.addrs)
+	}
+	p.addrs[a] = s
+	return s
 }
 
 func protoName(t correlate.Tuple) string {
