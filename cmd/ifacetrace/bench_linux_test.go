@@ -33,6 +33,7 @@ import (
 //
 //	IFACETRACE_BENCH_RUNS   runs per tool (default 5), tools alternating
 //	IFACETRACE_BENCH_SECS   seconds of traffic per run (default 3)
+//	IFACETRACE_BENCH_ONLY   run only "udp" or "tcp"
 
 // benchRole: the test binary re-executed inside a namespace as a traffic
 // generator or sink (init runs before TestMain, so nothing else starts).
@@ -167,6 +168,9 @@ func BenchmarkVersusTcpdump(b *testing.B) {
 	}
 	dir := b.TempDir()
 	for _, traffic := range []string{"udp", "tcp"} {
+		if only := os.Getenv("IFACETRACE_BENCH_ONLY"); only != "" && only != traffic {
+			continue
+		}
 		results := map[string][]benchResult{}
 		for run := range runs {
 			for i := range benchTools {
