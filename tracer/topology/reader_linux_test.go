@@ -21,11 +21,7 @@ func TestDevicesAndWatch(t *testing.T) {
 	l.IP("-n", l.NS("h"), "link", "set", "veth-c", "master", "br0")
 	l.Addr("h", "br0", "10.200.1.1/24")
 
-	r, err := topology.Open(l.Path("h"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openNS(t, l.Path("h"))
 	devs, err := r.Devices()
 	if err != nil {
 		t.Fatal(err)

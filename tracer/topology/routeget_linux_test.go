@@ -224,11 +224,7 @@ func TestRouteGet(t *testing.T) {
 		l.IP(append([]string{"-n", ns}, c...)...)
 	}
 
-	r, err := topology.Open(l.Path("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openNS(t, l.Path("x"))
 	devs, err := r.Devices()
 	if err != nil {
 		t.Fatal(err)

@@ -113,11 +113,7 @@ func routingLab(t *testing.T) *lab.Lab {
 
 func TestRoutingSnapshot(t *testing.T) {
 	l := routingLab(t)
-	r, err := topology.Open(l.Path("r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openNS(t, l.Path("r"))
 	s, err := r.Routing()
 	if err != nil {
 		t.Fatal(err)
@@ -353,11 +349,7 @@ func TestRoutingSnapshot(t *testing.T) {
 // thread inside it, the path that reads /proc/sys without netns.Do.
 func TestRoutingOwnNamespace(t *testing.T) {
 	l := routingLab(t)
-	r, err := topology.Open(l.Path("r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openNS(t, l.Path("r"))
 	want, err := r.Routing()
 	if err != nil {
 		t.Fatal(err)
