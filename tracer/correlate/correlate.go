@@ -110,32 +110,45 @@ type Stats struct {
 }
 
 // Correlator turns batches of sightings into annotated sightings and traces.
+//
+// Its state is kept in flat, pointer-free arrays (see store.go) so that the
+// hundreds of thousands of sightings a full window holds cost the garbage
+// collector nothing to scan and take no allocation per sighting.
 type Correlator struct {
 	cfg    Config
 	window int64
 	lag    int64
 
-	sights []sighting
+	sights blocks[sighting]
 	freeS  []int32
-	heap   []int32 // waiting for the merge, by (time, seq)
+	merge  merge   // waiting for the merge, by (time, seq)
 	outq   []int32 // processed, in processing order, not yet released
 	outh   int
 	seq    uint64
 
-	byFP   map[uint64][]*trace
-	openq  []*trace // by creation, for closing
+	traces blocks[trace]
+	freeT  []int32
+	more   []moreHops // hops of traces with more than inlineHops; a trace keeps its entry
+	byFP   fpIndex
+	devs   devices
+	openq  []int32 // by creation, for closing
 	openh  int
 	open   int
-	freeT  []*trace
 	nextID uint64
 
 	sources map[int]*source
 	mark    int64 // the merge has processed everything up to here
 	chunks  [][]byte
+	refs    []chunkRef // chunks holding sightings, by index
+	freeC   []int32
 	held    int // bytes of chunks holding sightings
 
-	done  []*Trace
-	stats Stats
+	done    []int32 // traces closed since the last Drain
+	scratch []pending
+	changes []string
+	chEnd   []int
+	intern  interner
+	stats   Stats
 }
 
 type source struct {
@@ -143,15 +156,43 @@ type source struct {
 	lastWall int64 // wall time of the last delivery
 }
 
+// sighting is one held record: the record itself stays in its chunk, at
+// off; this is what matching and closing need of it. Pointer-free.
 type sighting struct {
-	h     record.Header
-	data  []byte // aliases a chunk
-	chunk *chunkRef
-	pkt   decode.Packet
-	ok    bool
-	late  bool
+	time  int64
 	seq   uint64
-	trace *trace
+	fp    uint64
+	tup   ctuple // its Tuple; zero if not decoded
+	off   int    // offset of the record in its chunk
+	iface uint32
+	chunk int32
+	trace int32
+	hop   uint16 // 1-based position in its closed trace
+	dev   uint16 // devices.id(key())
+	vlan  uint16
+	mss   uint16
+	ttl   uint8
+	dir   record.Direction
+	flags uint8 // sightOK, sightLate
+}
+
+func (sg *sighting) key() uint64 { return hopKey(sg.iface, sg.dir) }
+
+const (
+	sightOK   = 1 << iota // decoded: Decode returned nil and the packet is Valid
+	sightLate             // behind the merge when added
+)
+
+// pending is a sighting's merge key kept next to its index, so that the
+// merge does not touch the sightings.
+type pending struct {
+	time int64
+	seq  uint64
+	i    int32
+}
+
+func (a *pending) before(b *pending) bool {
+	return a.time < b.time || a.time == b.time && a.seq < b.seq
 }
 
 type chunkRef struct {
@@ -159,17 +200,31 @@ type chunkRef struct {
 	refs int
 }
 
+// inlineHops is how many hops a trace holds without an overflow entry.
+const inlineHops = 4
+
+// trace is an open (or closed, not yet released) trace. Pointer-free; the
+// fields match compares come first.
 type trace struct {
+	first    int64
+	last     int64              // time of the newest hop
+	mask     uint64             // bit of each hop's device that has one
+	n        int32              // hops
+	more     int32              // 1 + index in Correlator.more of hops beyond inlineHops, 0 if none
+	keys     [inlineHops]uint64 // device and direction of each hop, for seenOn
+	lastTup  ctuple             // addresses of the newest hop
+	li, pos  int32              // its entry in byFP, if indexed
 	id       uint64
 	fp       uint64
-	first    int64
-	hops     []int32
-	keys     []uint64 // device and direction of each hop, for seenOn
-	last     int64    // time of the newest hop
-	lastTup  Tuple    // its addresses
+	hops     [inlineHops]int32
+	released int32
 	closed   bool
-	released int
 	indexed  bool
+}
+
+type moreHops struct {
+	keys []uint64
+	hops []int32
 }
 
 // New returns a Correlator.
@@ -177,7 +232,7 @@ func New(cfg Config) *Correlator {
 	cfg = cfg.withDefaults()
 	return &Correlator{
 		cfg: cfg, window: int64(cfg.Window), lag: int64(cfg.Lag),
-		byFP: map[uint64][]*trace{}, sources: map[int]*source{}, nextID: 1,
+		sources: map[int]*source{}, nextID: 1,
 		mark: math.MinInt64,
 	}
 }
@@ -204,16 +259,20 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 	if len(records) == 0 {
 		return nil
 	}
-	ch := c.chunk(len(records))
+	ci := c.chunk(len(records))
+	ch := &c.refs[ci]
 	ch.buf = append(ch.buf[:0], records...)
+	buf := ch.buf
 	s := c.sources[src]
 	if s == nil {
 		s = &source{seen: math.MinInt64}
 		c.sources[src] = s
 	}
 	s.lastWall = now
-	r := record.NewReader(ch.buf)
+	r := record.NewReader(buf)
 	var err error
+	var pkt decode.Packet
+	c.merge.start()
 	for {
 		var h record.Header
 		data, ok, rerr := r.Next(&h)
@@ -225,30 +284,44 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 			break
 		}
 		i := c.alloc()
-		sg := &c.sights[i]
-		sg.h, sg.data, sg.chunk, sg.trace = h, data, ch, nil
-		sg.seq = c.seq
-		c.seq++
-		ch.refs++
-		sg.ok = decode.Decode(h.HAType, h.VLANTCI, data, &sg.pkt) == nil && sg.pkt.Valid
-		if !sg.ok {
-			sg.pkt.Valid = false
+		sg := c.sights.at(i)
+		decoded := decode.Decode(h.HAType, h.VLANTCI, data, &pkt) == nil && pkt.Valid
+		*sg = sighting{
+			time:  h.TimeNanos,
+			seq:   c.seq,
+			iface: h.Iface,
+			dir:   h.Dir,
+			dev:   c.devs.id(hopKey(h.Iface, h.Dir)),
+			off:   cap(buf) - cap(data) - record.HeaderLen,
+			chunk: ci,
+			vlan:  pkt.VLAN,
+			mss:   pkt.MSS,
+			ttl:   pkt.TTL,
 		}
+		if decoded {
+			sg.flags = sightOK
+			sg.fp = pkt.Fingerprint
+			sg.tup = compactTuple(&pkt)
+		}
+		c.seq++
+		c.refs[ci].refs++
 		if h.TimeNanos > s.seen {
 			s.seen = h.TimeNanos
 		}
 		// Behind the merge: harmless if it still joins its trace, counted
 		// in process if it has to start one.
-		sg.late = h.TimeNanos <= c.mark
+		if h.TimeNanos <= c.mark {
+			sg.flags |= sightLate
+		}
 		c.stats.Sightings++
-		c.push(i)
-		if len(c.heap) > c.cfg.MaxPending {
+		c.merge.push(pending{time: sg.time, seq: sg.seq, i: i})
+		if c.merge.n > c.cfg.MaxPending {
 			c.stats.Forced++
-			c.process(c.pop())
+			c.process(c.merge.pop())
 		}
 	}
-	if ch.refs == 0 {
-		c.putChunk(ch)
+	if ch := &c.refs[ci]; ch.refs == 0 {
+		c.putChunk(ci)
 	} else {
 		c.held += cap(ch.buf)
 		if c.held > c.cfg.MaxBytes {
@@ -265,9 +338,9 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 // merge is processed, and the older half of the open traces is closed so
 // that Drain can release their sightings.
 func (c *Correlator) shed() {
-	for len(c.heap) > 0 {
+	for c.merge.n > 0 {
 		c.stats.Forced++
-		c.process(c.pop())
+		c.process(c.merge.pop())
 	}
 	for n := c.open / 2; n > 0 && c.open > 0; n-- {
 		c.evict()
@@ -300,21 +373,21 @@ func (c *Correlator) Flush() {
 }
 
 func (c *Correlator) advanceTo(w int64) {
-	for len(c.heap) > 0 && c.sights[c.heap[0]].h.TimeNanos <= w {
-		c.process(c.pop())
+	for c.merge.n > 0 && c.merge.min().time <= w {
+		c.process(c.merge.pop())
 	}
 	if w > c.mark {
 		c.mark = w
 	}
 	for c.openh < len(c.openq) {
-		t := c.openq[c.openh]
+		ti := c.openq[c.openh]
+		t := c.traces.at(ti)
 		if !t.closed && t.first+c.window > w && w != math.MaxInt64 {
 			break
 		}
-		c.openq[c.openh] = nil
 		c.openh++
 		if !t.closed {
-			c.close(t)
+			c.close(ti)
 		}
 	}
 	if c.openh > 1024 && c.openh*2 > len(c.openq) {
@@ -325,198 +398,245 @@ func (c *Correlator) advanceTo(w int64) {
 
 // process matches one sighting to a trace.
 func (c *Correlator) process(i int32) {
-	sg := &c.sights[i]
+	sg := c.sights.at(i)
 	c.outq = append(c.outq, i)
-	var best *trace
-	if sg.ok {
-		best = c.match(sg)
+	bi := int32(-1)
+	if sg.flags&sightOK != 0 {
+		bi = c.match(sg)
 	} else {
 		c.stats.Undecoded++
 	}
-	if best == nil {
-		if sg.late {
+	if bi < 0 {
+		if sg.flags&sightLate != 0 {
 			c.stats.Late++
 		}
-		best = c.newTrace(sg)
+		bi = c.newTrace(sg)
 	}
-	best.hops = append(best.hops, i)
-	best.keys = append(best.keys, hopKey(sg.h.Iface, sg.h.Dir))
-	if sg.h.TimeNanos >= best.last {
-		best.last, best.lastTup = sg.h.TimeNanos, tupleOf(&sg.pkt)
+	best := c.traces.at(bi)
+	c.addHop(best, i, sg.key())
+	best.mask |= bit(sg.dev)
+	if sg.time >= best.last {
+		best.last, best.lastTup = sg.time, sg.tup
 	}
-	best.first = min(best.first, sg.h.TimeNanos)
-	sg.trace = best
+	best.first = min(best.first, sg.time)
+	if best.indexed {
+		e := c.byFP.at(best.li, best.pos)
+		e.first, e.last, e.mask = best.first, best.last, best.mask
+	}
+	sg.trace = bi
 	if c.open > c.cfg.MaxTraces {
 		c.evict()
 	}
+}
+
+func (c *Correlator) addHop(t *trace, i int32, key uint64) {
+	if k := t.n; k < inlineHops {
+		t.hops[k], t.keys[k] = i, key
+	} else {
+		if t.more == 0 {
+			c.more = append(c.more, moreHops{})
+			t.more = int32(len(c.more))
+		}
+		m := &c.more[t.more-1]
+		m.hops = append(m.hops, i)
+		m.keys = append(m.keys, key)
+	}
+	t.n++
+}
+
+// hopAt is the index of t's k-th hop.
+func (c *Correlator) hopAt(t *trace, k int) int32 {
+	if k < inlineHops {
+		return t.hops[k]
+	}
+	return c.more[t.more-1].hops[k-inlineHops]
 }
 
 // closeSlack is added to the shortest gap when deciding which candidates
 // are as close in time as the closest one.
 const closeSlack = 50 * int64(time.Microsecond)
 
-// match finds the open trace sg is a copy of, or nil. Candidates share its
+// match finds the open trace sg is a copy of, or -1. Candidates share its
 // fingerprint, are within the window, and have no sighting on sg's device
 // in sg's direction. Of those, the ones whose last sighting is about as
 // recent as the most recent one's are kept (a copy lost on the way leaves
 // a trace that stopped long ago, and an identical later packet, such as a
 // retransmission, must not continue it); among those the oldest wins, as
 // queues keep order, unless one had the same addresses at its last hop.
-func (c *Correlator) match(sg *sighting) *trace {
-	var eligible [64]*trace
+func (c *Correlator) match(sg *sighting) int32 {
+	var eligible [64]int32
 	var gaps [64]int64
 	n := 0
 	minGap := int64(math.MaxInt64)
 	// The newest traces are the likely ones: scan back from them, so that a
 	// burst of identical packets costs a bounded scan per sighting.
-	cands := c.byFP[sg.pkt.Fingerprint]
+	cands := c.byFP.list(sg.fp)
 	stop := max(0, len(cands)-min(c.cfg.MaxCandidates, len(eligible)))
+	// A device with a bit (one of the first 64 seen) is looked for in
+	// the entry's mask, another in the trace's hops.
+	at, b := sg.time, bit(sg.dev)
 	for k := len(cands) - 1; k >= stop; k-- {
-		t := cands[k]
-		if max(t.last, sg.h.TimeNanos)-min(t.first, sg.h.TimeNanos) > c.window || c.seenOn(t, sg.h.Iface, sg.h.Dir) {
+		e := &cands[k]
+		if max(e.last, at)-min(e.first, at) > c.window {
 			continue
 		}
-		gap := sg.h.TimeNanos - t.last
+		if b != 0 {
+			if e.mask&b != 0 {
+				continue
+			}
+		} else if c.seenOn(c.traces.at(e.t), sg.key()) {
+			continue
+		}
+		gap := at - e.last
 		if gap < 0 {
 			gap = -gap
 		}
-		eligible[n], gaps[n] = t, gap
+		eligible[n], gaps[n] = e.t, gap
 		n++
 		minGap = min(minGap, gap)
 	}
 	if n == 0 {
-		return nil
+		return -1
 	}
 	limit := 4*minGap + closeSlack
-	tup := tupleOf(&sg.pkt)
-	var best *trace
+	best := int32(-1)
 	for k := n - 1; k >= 0; k-- { // oldest first
 		if gaps[k] > limit {
 			continue
 		}
-		t := eligible[k]
-		if best == nil {
-			best = t
+		ti := eligible[k]
+		if best < 0 {
+			best = ti
 		}
-		if t.lastTup == tup {
-			return t
+		if c.traces.at(ti).lastTup == sg.tup {
+			return ti
 		}
 	}
 	return best
 }
 
-func (c *Correlator) seenOn(t *trace, iface uint32, dir record.Direction) bool {
-	return slices.Contains(t.keys, hopKey(iface, dir))
+func (c *Correlator) seenOn(t *trace, key uint64) bool {
+	for k := range min(int(t.n), inlineHops) {
+		if t.keys[k] == key {
+			return true
+		}
+	}
+	return t.more != 0 && slices.Contains(c.more[t.more-1].keys, key)
 }
 
 func hopKey(iface uint32, dir record.Direction) uint64 { return uint64(iface)<<8 | uint64(dir) }
 
-func (c *Correlator) newTrace(sg *sighting) *trace {
-	var t *trace
+func (c *Correlator) newTrace(sg *sighting) int32 {
+	var ti int32
 	if n := len(c.freeT); n > 0 {
-		t = c.freeT[n-1]
+		ti = c.freeT[n-1]
 		c.freeT = c.freeT[:n-1]
-		*t = trace{hops: t.hops[:0], keys: t.keys[:0]}
 	} else {
-		t = &trace{}
+		ti = c.traces.grow()
 	}
+	t := c.traces.at(ti)
+	more := t.more
+	if more != 0 {
+		m := &c.more[more-1]
+		m.hops, m.keys = m.hops[:0], m.keys[:0]
+	}
+	*t = trace{more: more}
 	t.id = c.nextID
 	c.nextID++
-	t.first = sg.h.TimeNanos
+	t.first = sg.time
 	t.last = math.MinInt64
-	if sg.ok {
-		t.fp = sg.pkt.Fingerprint
+	if sg.flags&sightOK != 0 {
+		t.fp = sg.fp
 		t.indexed = true
-		c.byFP[t.fp] = append(c.byFP[t.fp], t)
+		t.li, t.pos = c.byFP.add(t.fp, fpEnt{first: t.first, last: t.last, t: ti})
 	}
-	c.openq = append(c.openq, t)
+	c.openq = append(c.openq, ti)
 	c.open++
-	return t
+	return ti
 }
 
 // evict closes the oldest open trace.
 func (c *Correlator) evict() {
 	for c.openh < len(c.openq) {
-		t := c.openq[c.openh]
-		c.openq[c.openh] = nil
+		ti := c.openq[c.openh]
 		c.openh++
-		if !t.closed {
+		if !c.traces.at(ti).closed {
 			c.stats.Evicted++
-			c.close(t)
+			c.close(ti)
 			return
 		}
 	}
 }
 
-// close finishes a trace: hops in time order, numbered, and its summary.
-func (c *Correlator) close(t *trace) {
+// close finishes a trace: hops in time order and numbered. Drain turns it
+// into a Trace.
+func (c *Correlator) close(ti int32) {
+	t := c.traces.at(ti)
 	t.closed = true
 	c.open--
 	if t.indexed {
-		l := c.byFP[t.fp]
-		if len(l) > 0 && l[0] == t {
-			l = l[1:] // the usual case: traces close in the order they opened
-		} else if k := slices.Index(l, t); k >= 0 {
-			l = slices.Delete(l, k, k+1)
+		for _, e := range c.byFP.remove(t.fp, t.li, t.pos) {
+			c.traces.at(e.t).pos--
 		}
-		if len(l) == 0 {
-			delete(c.byFP, t.fp)
+	}
+	n := int(t.n)
+	hs := c.scratch[:0]
+	for k := range n {
+		i := c.hopAt(t, k)
+		sg := c.sights.at(i)
+		hs = append(hs, pending{time: sg.time, seq: sg.seq, i: i})
+	}
+	// Insertion sort: traces have a few hops, mostly in order already.
+	for k := 1; k < n; k++ {
+		for j := k; j > 0 && hs[j].before(&hs[j-1]); j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+	for k := range hs {
+		i := hs[k].i
+		c.sights.at(i).hop = uint16(min(k+1, math.MaxUint16))
+		if k < inlineHops {
+			t.hops[k], t.keys[k] = i, c.sights.at(i).key()
 		} else {
-			c.byFP[t.fp] = l
+			m := &c.more[t.more-1]
+			m.hops[k-inlineHops], m.keys[k-inlineHops] = i, c.sights.at(i).key()
 		}
 	}
-	slices.SortStableFunc(t.hops, func(a, b int32) int {
-		x, y := &c.sights[a], &c.sights[b]
-		if x.h.TimeNanos != y.h.TimeNanos {
-			if x.h.TimeNanos < y.h.TimeNanos {
-				return -1
-			}
-			return 1
-		}
-		if x.seq < y.seq {
-			return -1
-		}
-		return 1
-	})
-	out := &Trace{ID: t.id, Hops: make([]Hop, len(t.hops))}
-	for k, j := range t.hops {
-		sg := &c.sights[j]
-		sg.h.TraceID = t.id
-		sg.h.Hop = uint16(min(k+1, math.MaxUint16))
-		sg.h.Hops = uint16(min(len(t.hops), math.MaxUint16))
-		out.Hops[k] = Hop{
-			Iface: sg.h.Iface, Dir: sg.h.Dir, TimeNanos: sg.h.TimeNanos, OrigLen: sg.h.OrigLen,
-			Tuple: tupleOf(&sg.pkt), TTL: sg.pkt.TTL, VLAN: sg.pkt.VLAN, MSS: sg.pkt.MSS,
-		}
-		if k == 0 {
-			out.Packet, out.Decoded = sg.pkt, sg.ok
-		}
-	}
-	out.Changes = Changes(out.Hops)
+	c.scratch = hs[:0]
 	c.stats.Traces++
-	if len(t.hops) > 1 {
+	if n > 1 {
 		c.stats.MultiHop++
 	}
-	c.done = append(c.done, out)
+	c.done = append(c.done, ti)
 }
 
 // Drain appends the sightings released so far to dst, in time order and
 // annotated with their trace, and returns the traces closed since the last
 // Drain. Traces come before or with the records that refer to them.
+//
+// The traces are the caller's. They are allocated together, a few
+// allocations per call whatever their number: holding on to one of them
+// keeps the memory of all the traces of the same call.
 func (c *Correlator) Drain(dst []byte) (records []byte, count int, traces []*Trace) {
+	if len(c.done) > 0 {
+		traces = c.closedTraces()
+	}
 	for c.outh < len(c.outq) {
 		i := c.outq[c.outh]
-		sg := &c.sights[i]
-		t := sg.trace
+		sg := c.sights.at(i)
+		t := c.traces.at(sg.trace)
 		if !t.closed {
 			break
 		}
-		dst = record.Append(dst, sg.h, sg.data)
+		var h record.Header
+		data := c.record(sg, &h)
+		h.TraceID, h.Hop, h.Hops = t.id, sg.hop, uint16(min(t.n, math.MaxUint16))
+		dst = record.Append(dst, h, data)
 		count++
 		c.outh++
 		t.released++
-		if t.released == len(t.hops) {
-			c.freeT = append(c.freeT, t)
+		if t.released == t.n {
+			c.freeT = append(c.freeT, sg.trace)
 		}
 		c.free(i)
 	}
@@ -524,15 +644,74 @@ func (c *Correlator) Drain(dst []byte) (records []byte, count int, traces []*Tra
 		c.outq = append(c.outq[:0], c.outq[c.outh:]...)
 		c.outh = 0
 	}
-	traces, c.done = c.done, nil
 	return dst, count, traces
+}
+
+// closedTraces builds the Traces of the traces closed since the last Drain, in
+// the order they closed: three allocations (four if any has changes) for
+// all of them.
+func (c *Correlator) closedTraces() []*Trace {
+	nh := 0
+	for _, ti := range c.done {
+		nh += int(c.traces.at(ti).n)
+	}
+	out := make([]*Trace, len(c.done))
+	trs := make([]Trace, len(c.done))
+	hops := make([]Hop, nh)
+	c.changes, c.chEnd = c.changes[:0], c.chEnd[:0]
+	for k, ti := range c.done {
+		t := c.traces.at(ti)
+		tr := &trs[k]
+		n := int(t.n)
+		tr.ID, tr.Hops, hops = t.id, hops[:n:n], hops[n:]
+		for j := range tr.Hops {
+			sg := c.sights.at(c.hopAt(t, j))
+			var h record.Header
+			data := c.record(sg, &h)
+			tr.Hops[j] = Hop{
+				Iface: sg.iface, Dir: sg.dir, TimeNanos: sg.time, OrigLen: h.OrigLen,
+				Tuple: sg.tup.tuple(), TTL: sg.ttl, VLAN: sg.vlan, MSS: sg.mss,
+			}
+			if j == 0 {
+				// Decoded again rather than kept for every sighting:
+				// Decode is a function of these bytes.
+				err := decode.Decode(h.HAType, h.VLANTCI, data, &tr.Packet)
+				tr.Decoded = err == nil && tr.Packet.Valid
+				if !tr.Decoded {
+					tr.Packet.Valid = false
+				}
+			}
+		}
+		c.changes = appendChanges(c.changes, tr.Hops, &c.intern)
+		c.chEnd = append(c.chEnd, len(c.changes))
+		out[k] = tr
+	}
+	if len(c.changes) > 0 {
+		all := slices.Clone(c.changes)
+		clear(c.changes)
+		from := 0
+		for k, to := range c.chEnd {
+			if to > from {
+				trs[k].Changes = all[from:to:to]
+			}
+			from = to
+		}
+	}
+	c.done = c.done[:0]
+	return out
+}
+
+// record decodes sg's record, in its chunk, into h and returns its data.
+func (c *Correlator) record(sg *sighting, h *record.Header) []byte {
+	data, _, _ := record.NewReader(c.refs[sg.chunk].buf[sg.off:]).Next(h) // read once already: no error
+	return data
 }
 
 // Stats returns the counters.
 func (c *Correlator) Stats() Stats {
 	st := c.stats
 	st.Open = c.open
-	st.Pending = len(c.sights) - len(c.freeS)
+	st.Pending = c.sights.n - len(c.freeS)
 	return st
 }
 
@@ -542,130 +721,154 @@ func (c *Correlator) alloc() int32 {
 		c.freeS = c.freeS[:n-1]
 		return i
 	}
-	c.sights = append(c.sights, sighting{})
-	return int32(len(c.sights) - 1)
+	return c.sights.grow()
 }
 
 func (c *Correlator) free(i int32) {
-	sg := &c.sights[i]
-	ch := sg.chunk
-	sg.data, sg.chunk, sg.trace = nil, nil, nil
+	ci := c.sights.at(i).chunk
 	c.freeS = append(c.freeS, i)
+	ch := &c.refs[ci]
 	if ch.refs--; ch.refs == 0 {
 		c.held -= cap(ch.buf)
-		c.putChunk(ch)
+		c.putChunk(ci)
 	}
 }
 
-func (c *Correlator) chunk(n int) *chunkRef {
+// chunk returns a chunk with room for n bytes: a spare buffer if one is
+// big enough, newest first, else a new one of at least 64 KiB.
+func (c *Correlator) chunk(n int) int32 {
+	var b []byte
 	for k := len(c.chunks) - 1; k >= 0; k-- {
 		if cap(c.chunks[k]) >= n {
-			b := c.chunks[k]
+			b = c.chunks[k]
 			c.chunks = slices.Delete(c.chunks, k, k+1)
-			return &chunkRef{buf: b}
+			break
 		}
 	}
-	return &chunkRef{buf: make([]byte, 0, max(n, 64<<10))}
+	if b == nil {
+		b = make([]byte, 0, max(n, 64<<10))
+	}
+	var ci int32
+	if k := len(c.freeC); k > 0 {
+		ci = c.freeC[k-1]
+		c.freeC = c.freeC[:k-1]
+	} else {
+		c.refs = append(c.refs, chunkRef{})
+		ci = int32(len(c.refs) - 1)
+	}
+	c.refs[ci] = chunkRef{buf: b}
+	return ci
 }
 
-func (c *Correlator) putChunk(ch *chunkRef) {
+func (c *Correlator) putChunk(ci int32) {
+	ch := &c.refs[ci]
 	if len(c.chunks) < 64 {
 		c.chunks = append(c.chunks, ch.buf[:0])
 	}
 	ch.buf = nil
-}
-
-// heap of sighting indices by (time, seq).
-func (c *Correlator) less(a, b int32) bool {
-	x, y := &c.sights[a], &c.sights[b]
-	if x.h.TimeNanos != y.h.TimeNanos {
-		return x.h.TimeNanos < y.h.TimeNanos
-	}
-	return x.seq < y.seq
-}
-
-func (c *Correlator) push(i int32) {
-	h := append(c.heap, i)
-	k := len(h) - 1
-	for k > 0 {
-		p := (k - 1) / 2
-		if !c.less(h[k], h[p]) {
-			break
-		}
-		h[k], h[p] = h[p], h[k]
-		k = p
-	}
-	c.heap = h
-}
-
-func (c *Correlator) pop() int32 {
-	h := c.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	k := 0
-	for {
-		l := 2*k + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && c.less(h[r], h[l]) {
-			m = r
-		}
-		if !c.less(h[m], h[k]) {
-			break
-		}
-		h[k], h[m] = h[m], h[k]
-		k = m
-	}
-	c.heap = h
-	return top
-}
-
-func tupleOf(p *decode.Packet) Tuple {
-	if !p.Valid {
-		return Tuple{}
-	}
-	return Tuple{EtherType: p.EtherType, Proto: p.Proto, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
+	c.freeC = append(c.freeC, ci)
 }
 
 // Changes describes what changed between consecutive hops, each change
 // once, in order of first appearance: "SNAT a→b", "DNAT a→b" (with ports
 // for TCP and UDP when they changed), "MSS a→b", "VLAN a→b".
-func Changes(hops []Hop) []string {
-	var out []string
-	add := func(s string) {
-		if !slices.Contains(out, s) {
+func Changes(hops []Hop) []string { return appendChanges(nil, hops, nil) }
+
+// appendChanges appends Changes(hops) to out, taking the strings from in
+// (if not nil) so that the same change is not formatted again.
+func appendChanges(out []string, hops []Hop, in *interner) []string {
+	start := len(out)
+	add := func(k changeKey) {
+		if s := in.str(k); !slices.Contains(out[start:], s) {
 			out = append(out, s)
 		}
 	}
 	for k := 1; k < len(hops); k++ {
-		a, b := hops[k-1], hops[k]
+		a, b := &hops[k-1], &hops[k]
 		if a.Tuple.EtherType != b.Tuple.EtherType || a.Tuple.Proto != b.Tuple.Proto {
 			continue
 		}
 		ports := a.Tuple.Proto == 6 || a.Tuple.Proto == 17 || a.Tuple.Proto == 132
 		if a.Tuple.Src != b.Tuple.Src || (ports && a.Tuple.SrcPort != b.Tuple.SrcPort) {
-			add("SNAT " + endpoint(a.Tuple.Src, a.Tuple.SrcPort, ports && a.Tuple.SrcPort != b.Tuple.SrcPort) +
-				"→" + endpoint(b.Tuple.Src, b.Tuple.SrcPort, ports && a.Tuple.SrcPort != b.Tuple.SrcPort))
+			add(addrChange(changeSNAT, a.Tuple.Src, a.Tuple.SrcPort, b.Tuple.Src, b.Tuple.SrcPort, ports && a.Tuple.SrcPort != b.Tuple.SrcPort))
 		}
 		if a.Tuple.Dst != b.Tuple.Dst || (ports && a.Tuple.DstPort != b.Tuple.DstPort) {
-			add("DNAT " + endpoint(a.Tuple.Dst, a.Tuple.DstPort, ports && a.Tuple.DstPort != b.Tuple.DstPort) +
-				"→" + endpoint(b.Tuple.Dst, b.Tuple.DstPort, ports && a.Tuple.DstPort != b.Tuple.DstPort))
+			add(addrChange(changeDNAT, a.Tuple.Dst, a.Tuple.DstPort, b.Tuple.Dst, b.Tuple.DstPort, ports && a.Tuple.DstPort != b.Tuple.DstPort))
 		}
 		if !ports && a.Tuple.SrcPort != b.Tuple.SrcPort && (a.Tuple.Proto == 1 || a.Tuple.Proto == 58) {
-			add("echo id " + strconv.Itoa(int(a.Tuple.SrcPort)) + "→" + strconv.Itoa(int(b.Tuple.SrcPort)))
+			add(changeKey{kind: changeEcho, ap: a.Tuple.SrcPort, bp: b.Tuple.SrcPort})
 		}
 		if a.MSS != 0 && b.MSS != 0 && a.MSS != b.MSS {
-			add("MSS " + strconv.Itoa(int(a.MSS)) + "→" + strconv.Itoa(int(b.MSS)))
+			add(changeKey{kind: changeMSS, ap: a.MSS, bp: b.MSS})
 		}
 		if a.VLAN != b.VLAN {
-			add("VLAN " + vlan(a.VLAN) + "→" + vlan(b.VLAN))
+			add(changeKey{kind: changeVLAN, ap: a.VLAN, bp: b.VLAN})
 		}
 	}
 	return out
+}
+
+const (
+	changeSNAT = iota + 1
+	changeDNAT
+	changeEcho
+	changeMSS
+	changeVLAN
+)
+
+// changeKey is what a change's text is made of.
+type changeKey struct {
+	kind     uint8
+	withPort bool
+	a, b     netip.Addr
+	ap, bp   uint16
+}
+
+func addrChange(kind uint8, a netip.Addr, ap uint16, b netip.Addr, bp uint16, withPort bool) changeKey {
+	if !withPort {
+		ap, bp = 0, 0
+	}
+	return changeKey{kind: kind, withPort: withPort, a: a, b: b, ap: ap, bp: bp}
+}
+
+func (k changeKey) String() string {
+	switch k.kind {
+	case changeSNAT:
+		return "SNAT " + endpoint(k.a, k.ap, k.withPort) + "→" + endpoint(k.b, k.bp, k.withPort)
+	case changeDNAT:
+		return "DNAT " + endpoint(k.a, k.ap, k.withPort) + "→" + endpoint(k.b, k.bp, k.withPort)
+	case changeEcho:
+		return "echo id " + strconv.Itoa(int(k.ap)) + "→" + strconv.Itoa(int(k.bp))
+	case changeMSS:
+		return "MSS " + strconv.Itoa(int(k.ap)) + "→" + strconv.Itoa(int(k.bp))
+	case changeVLAN:
+		return "VLAN " + vlan(k.ap) + "→" + vlan(k.bp)
+	}
+	return ""
+}
+
+// interner keeps the text of recent changes, so that a NAT's change is
+// formatted (and allocated) once, not once per trace.
+type interner struct{ m map[changeKey]string }
+
+// internMax bounds the changes kept; past it they are forgotten at once.
+const internMax = 4096
+
+func (in *interner) str(k changeKey) string {
+	if in == nil {
+		return k.String()
+	}
+	if s, ok := in.m[k]; ok {
+		return s
+	}
+	if in.m == nil {
+		in.m = map[changeKey]string{}
+	} else if len(in.m) >= internMax {
+		clear(in.m)
+	}
+	s := k.String()
+	in.m[k] = s
+	return s
 }
 
 func endpoint(a netip.Addr, port uint16, withPort bool) string {
