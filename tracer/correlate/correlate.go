@@ -748,14 +748,7 @@ func (c *Correlator) chunk(n int) int32 {
 	if b == nil {
 		b = make([]byte, 0, max(n, 64<<10))
 	}
-	var ci int32
-	if k := len(c.freeC); k > 0 {
-		ci = c.freeC[k-1]
-		c.freeC = c.freeC[:k-1]
-	} else {
-		c.refs = append(c.refs, chunkRef{})
-		ci = int32(len(c.refs) - 1)
-	}
+	ci := slot(&c.refs, &c.freeC)
 	c.refs[ci] = chunkRef{buf: b}
 	return ci
 }

@@ -52,14 +52,7 @@ func (m *merge) push(e pending) {
 			return
 		}
 	}
-	var id int32
-	if k := len(m.free); k > 0 {
-		id = m.free[k-1]
-		m.free = m.free[:k-1]
-	} else {
-		m.runs = append(m.runs, run{})
-		id = int32(len(m.runs) - 1)
-	}
+	id := slot(&m.runs, &m.free)
 	m.runs[id] = run{head: len(m.ents), end: len(m.ents) + 1}
 	m.ents = append(m.ents, e)
 	m.cur = id

@@ -290,3 +290,16 @@ func bit(id uint16) uint64 {
 	}
 	return 1 << id
 }
+
+// slot returns the index of a free element of *items: one from the free
+// list, or a new zero element appended.
+func slot[T any](items *[]T, free *[]int32) int32 {
+	if k := len(*free); k > 0 {
+		i := (*free)[k-1]
+		*free = (*free)[:k-1]
+		return i
+	}
+	var zero T
+	*items = append(*items, zero)
+	return int32(len(*items) - 1)
+}
