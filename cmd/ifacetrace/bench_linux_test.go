@@ -34,6 +34,8 @@ import (
 //	IFACETRACE_BENCH_RUNS   runs per tool (default 5), tools alternating
 //	IFACETRACE_BENCH_SECS   seconds of traffic per run (default 3)
 //	IFACETRACE_BENCH_ONLY   run only "udp" or "tcp"
+//	IFACETRACE_BENCH_INPUT  BenchmarkOffline's input file: written there when
+//	                        missing, reused when present
 
 // benchRole: the test binary re-executed inside a namespace as a traffic
 // generator or sink (init runs before TestMain, so nothing else starts).
@@ -454,7 +456,13 @@ func BenchmarkOffline(b *testing.B) {
 	dir := b.TempDir()
 	in := filepath.Join(dir, "any.pcap")
 	const packets = 1_700_000
-	writeSyntheticAny(b, in, packets)
+	if keep := os.Getenv("IFACETRACE_BENCH_INPUT"); keep != "" {
+		// Reuse (or leave behind) the input, e.g. for profiling -r by hand.
+		in = keep
+	}
+	if _, err := os.Stat(in); err != nil {
+		writeSyntheticAny(b, in, packets)
+	}
 	runs := envInt("IFACETRACE_BENCH_RUNS", 5)
 	type row struct {
 		name string

@@ -12,31 +12,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
 )
 
 func main() {
-	// For performance work: IFACETRACE_CPUPROFILE=FILE writes a CPU profile
-	// of the run (go tool pprof FILE).
-	if path := os.Getenv("IFACETRACE_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer f.Close()
-			defer pprof.StopCPUProfile()
-		}
+	stopProfile := func() {}
+	if len(os.Args) < 2 || os.Args[1] != pluginServeName { // plugins profile themselves
+		stopProfile = startProfile("")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
-	pprof.StopCPUProfile()
-	if path := os.Getenv("IFACETRACE_MEMPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			pprof.Lookup("allocs").WriteTo(f, 0)
-			f.Close()
-		}
-	}
+	stopProfile()
 	os.Exit(code)
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ifacetrace/ifacetrace/plugins/json"
 	"github.com/ifacetrace/ifacetrace/plugins/pcapng"
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/route"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
@@ -33,8 +35,20 @@ func pluginServeCommand() *cli.Command {
 			if !ok {
 				return usagef("no built-in plugin %q", c.Args().First())
 			}
-			sdk.Serve(mk()) // does not return
+			sdk.Serve(profiled{mk(), startProfile("." + c.Args().First())}) // does not return
 			return fmt.Errorf("plugin server returned")
 		},
 	}
+}
+
+// profiled stops the profiles startProfile began when the plugin finishes:
+// sdk.Serve ends the process without returning.
+type profiled struct {
+	sdk.Plugin
+	stop func()
+}
+
+func (p profiled) Finish(ctx context.Context) (*pb.FinishResponse, error) {
+	defer p.stop()
+	return p.Plugin.Finish(ctx)
 }
