@@ -1,5 +1,5 @@
-// Package record defines the packed layout in which captured frames travel from
-// the tracer to plugins.
+// Package record defines the packed layouts in which captured frames, and the
+// traces that correlate them, travel from the tracer to plugins.
 //
 // Why a packed layout and not one protobuf message per frame: on this project's
 // reference machine the whole per-sighting budget is well under a microsecond of
@@ -33,6 +33,13 @@
 // Version: this is layout 1 of contract ifacetrace.plugin.v1. New fields are
 // added only by a new layout number announced in the batch, never by moving
 // these. Readers skip unknown trailing header bytes by honouring length.
+//
+// Traces travel packed for the same reason (trace.go documents the layout,
+// TraceLayout 1): one protobuf Trace with a Hop and a Tuple message per
+// sighting cost the host more CPU in allocation, garbage collection and
+// marshalling than correlating the packet, and each plugin as much again to
+// unmarshal. TraceWriter packs them with no allocation per trace; a
+// TraceView reads one in place.
 //
 // Buffers: Append copies data into the destination; Reader returns data slices
 // that alias the batch buffer and stay valid as long as that buffer does.

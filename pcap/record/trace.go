@@ -1,0 +1,371 @@
+package record
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+)
+
+// TraceLayout is the layout of packed traces (Batch.trace_records) this
+// package reads and writes.
+const TraceLayout = 1
+
+// Packed trace layout 1, little endian, every trace a multiple of 8 bytes:
+//
+//	0   u32  size of this trace in bytes
+//	4   u16  hops (n)
+//	6   u8   flags: 1 = the packet was decoded
+//	7   u8   changes (c)
+//	8   u64  trace id
+//	16  i64  time of the first sighting, Unix ns
+//	24  i64  transit: last sighting minus first, ns
+//	32  u64  flow id (0: none)
+//	40  u16  path length in bytes
+//	42  u16  summary length in bytes
+//	44  u32  0
+//	48       n hops of TraceHopLen bytes each
+//	         the path, the summary, then c × (u16 length, bytes), zero padding
+//
+// A hop:
+//
+//	0   i64  time, Unix ns
+//	8   u32  interface id
+//	12  u32  original length of the frame
+//	16  u8   direction
+//	17  u8   IPv4 TTL / IPv6 hop limit (0 when not IP)
+//	18  u8   IP protocol
+//	19  u8   0
+//	20  u16  EtherType (0: not decoded)
+//	22  u16  source port (TCP/UDP; ICMP echo id)
+//	24  u16  destination port (ICMP echo id)
+//	26  u8   source address length (0, 4 or 16)
+//	27  u8   destination address length
+//	28  u32  0
+//	32  16B  source address (ARP: sender)
+//	48  16B  destination address (ARP: target)
+const (
+	TraceHeaderLen = 48
+	TraceHopLen    = 64
+)
+
+const traceDecoded = 1
+
+// Trace is what a writer packs: one packet's sightings. Text fields are
+// copied.
+type Trace struct {
+	ID           uint64
+	TimeNanos    int64
+	TransitNanos int64
+	FlowID       uint64
+	Decoded      bool
+	Path         string
+	Summary      []byte
+	Changes      []string
+}
+
+// Tuple is a packet's addresses at one hop.
+type Tuple struct {
+	EtherType        uint16
+	Proto            uint8
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+}
+
+// ProtoName names the tuple's protocol as plugins see it: "tcp", "udp",
+// "icmp", "icmp6", "igmp", "gre", "esp", "ah", "sctp" or the protocol
+// number for IP; "ipv4"/"ipv6" when the addresses were not read; "arp";
+// "ethertype 0x…" for other EtherTypes; "" when nothing was decoded.
+func (t Tuple) ProtoName() string {
+	switch t.EtherType {
+	case 0:
+		return ""
+	case 0x0800, 0x86dd:
+		if !t.Src.IsValid() {
+			if t.EtherType == 0x0800 {
+				return "ipv4"
+			}
+			return "ipv6"
+		}
+		switch t.Proto {
+		case 6:
+			return "tcp"
+		case 17:
+			return "udp"
+		case 1:
+			return "icmp"
+		case 58:
+			return "icmp6"
+		case 2:
+			return "igmp"
+		case 47:
+			return "gre"
+		case 50:
+			return "esp"
+		case 51:
+			return "ah"
+		case 132:
+			return "sctp"
+		}
+		return strconv.Itoa(int(t.Proto))
+	case 0x0806:
+		return "arp"
+	}
+	return fmt.Sprintf("ethertype 0x%04x", t.EtherType)
+}
+
+// TraceHop is one sighting of a traced packet.
+type TraceHop struct {
+	TimeNanos int64
+	Iface     uint32
+	OrigLen   uint32
+	Dir       Direction
+	TTL       uint8
+	Tuple     Tuple
+}
+
+// TraceWriter packs traces: Begin, a Hop per sighting, End. The zero value
+// is ready; Bytes returns what was packed and Reset empties it, keeping the
+// memory.
+type TraceWriter struct {
+	buf   []byte
+	start int
+	hops  int
+	n     int
+}
+
+// Begin starts a trace.
+func (w *TraceWriter) Begin() {
+	w.start = len(w.buf)
+	w.hops = 0
+	w.buf = grow(w.buf, TraceHeaderLen)
+}
+
+// Hop adds a sighting to the trace begun last.
+func (w *TraceWriter) Hop(h *TraceHop) {
+	off := len(w.buf)
+	w.buf = grow(w.buf, TraceHopLen)
+	b := w.buf[off : off+TraceHopLen]
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], uint64(h.TimeNanos))
+	le.PutUint32(b[8:], h.Iface)
+	le.PutUint32(b[12:], h.OrigLen)
+	b[16], b[17], b[18], b[19] = byte(h.Dir), h.TTL, h.Tuple.Proto, 0
+	le.PutUint16(b[20:], h.Tuple.EtherType)
+	le.PutUint16(b[22:], h.Tuple.SrcPort)
+	le.PutUint16(b[24:], h.Tuple.DstPort)
+	b[26], b[27] = putAddr(b[32:48], h.Tuple.Src), putAddr(b[48:64], h.Tuple.Dst)
+	clear(b[28:32])
+	w.hops++
+}
+
+// End completes the trace begun last with its header and text. Text longer
+// than 65535 bytes is cut; more than 255 changes are cut to 255.
+func (w *TraceWriter) End(t *Trace) {
+	path, summary := clip16(t.Path), clip16b(t.Summary)
+	changes := t.Changes[:min(len(t.Changes), 255)]
+	w.buf = append(w.buf, path...)
+	w.buf = append(w.buf, summary...)
+	for _, c := range changes {
+		c = clip16(c)
+		w.buf = binary.LittleEndian.AppendUint16(w.buf, uint16(len(c)))
+		w.buf = append(w.buf, c...)
+	}
+	for len(w.buf)%8 != 0 {
+		w.buf = append(w.buf, 0)
+	}
+	b := w.buf[w.start:]
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], uint32(len(b)))
+	le.PutUint16(b[4:], uint16(w.hops))
+	b[6] = 0
+	if t.Decoded {
+		b[6] = traceDecoded
+	}
+	b[7] = byte(len(changes))
+	le.PutUint64(b[8:], t.ID)
+	le.PutUint64(b[16:], uint64(t.TimeNanos))
+	le.PutUint64(b[24:], uint64(t.TransitNanos))
+	le.PutUint64(b[32:], t.FlowID)
+	le.PutUint16(b[40:], uint16(len(path)))
+	le.PutUint16(b[42:], uint16(len(summary)))
+	le.PutUint32(b[44:], 0)
+	w.n++
+}
+
+// Bytes returns the packed traces; they alias the writer's memory until
+// the next Reset.
+func (w *TraceWriter) Bytes() []byte { return w.buf }
+
+// Count is how many traces were packed since the last Reset.
+func (w *TraceWriter) Count() int { return w.n }
+
+// Reset empties the writer.
+func (w *TraceWriter) Reset() { w.buf, w.n = w.buf[:0], 0 }
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		g := make([]byte, len(b), 2*cap(b)+n)
+		copy(g, b)
+		b = g
+	}
+	return b[:len(b)+n]
+}
+
+func putAddr(b []byte, a netip.Addr) byte {
+	switch {
+	case a.Is4():
+		v := a.As4()
+		copy(b, v[:])
+		clear(b[4:])
+		return 4
+	case a.IsValid():
+		v := a.As16()
+		copy(b, v[:])
+		return 16
+	}
+	clear(b)
+	return 0
+}
+
+func clip16(s string) string {
+	if len(s) > 0xffff {
+		return s[:0xffff]
+	}
+	return s
+}
+
+func clip16b(s []byte) []byte {
+	if len(s) > 0xffff {
+		return s[:0xffff]
+	}
+	return s
+}
+
+// ErrCorruptTrace reports packed traces that do not parse.
+var ErrCorruptTrace = errors.New("record: corrupt packed trace")
+
+// TraceView is one packed trace, read in place: its accessors allocate
+// nothing except where they return a string.
+type TraceView struct {
+	b []byte
+}
+
+// TraceReader walks packed traces.
+type TraceReader struct {
+	buf []byte
+	off int
+}
+
+// NewTraceReader returns a reader over packed traces.
+func NewTraceReader(buf []byte) *TraceReader { return &TraceReader{buf: buf} }
+
+// Next returns the next trace, ok=false at the end, and an error wrapping
+// ErrCorruptTrace when the rest does not parse. The view aliases the buffer.
+func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
+	rest := r.buf[r.off:]
+	if len(rest) == 0 {
+		return TraceView{}, false, nil
+	}
+	if len(rest) < TraceHeaderLen {
+		return TraceView{}, false, fmt.Errorf("%w: %d trailing bytes at offset %d", ErrCorruptTrace, len(rest), r.off)
+	}
+	le := binary.LittleEndian
+	n := int(le.Uint32(rest))
+	if n < TraceHeaderLen || n > len(rest) || n%8 != 0 {
+		return TraceView{}, false, fmt.Errorf("%w: size %d with %d bytes left at offset %d", ErrCorruptTrace, n, len(rest), r.off)
+	}
+	v = TraceView{rest[:n]}
+	// Everything the accessors read must lie inside the trace.
+	text := v.textOff()
+	end := text + int(le.Uint16(rest[40:])) + int(le.Uint16(rest[42:]))
+	for range int(rest[7]) {
+		if end+2 > n {
+			end = n + 1
+			break
+		}
+		end += 2 + int(le.Uint16(rest[end:]))
+	}
+	if end > n || rest[4] == 0 && rest[5] == 0 {
+		return TraceView{}, false, fmt.Errorf("%w: %d hops and text need %d of %d bytes at offset %d", ErrCorruptTrace, v.NumHops(), end, n, r.off)
+	}
+	r.off += n
+	return v, true, nil
+}
+
+func (v TraceView) textOff() int { return TraceHeaderLen + v.NumHops()*TraceHopLen }
+
+// ID is the trace id: the records' trace id and pcapng's epb_packetid.
+func (v TraceView) ID() uint64 { return binary.LittleEndian.Uint64(v.b[8:]) }
+
+// TimeNanos is the time of the first sighting.
+func (v TraceView) TimeNanos() int64 { return int64(binary.LittleEndian.Uint64(v.b[16:])) }
+
+// TransitNanos is the last sighting's time minus the first's.
+func (v TraceView) TransitNanos() int64 { return int64(binary.LittleEndian.Uint64(v.b[24:])) }
+
+// FlowID is the flow the trace belongs to; 0 for none.
+func (v TraceView) FlowID() uint64 { return binary.LittleEndian.Uint64(v.b[32:]) }
+
+// Decoded reports whether the packet was decoded.
+func (v TraceView) Decoded() bool { return v.b[6]&traceDecoded != 0 }
+
+// NumHops is the number of sightings.
+func (v TraceView) NumHops() int { return int(binary.LittleEndian.Uint16(v.b[4:])) }
+
+// Hop returns sighting i (0 ≤ i < NumHops).
+func (v TraceView) Hop(i int) TraceHop {
+	b := v.b[TraceHeaderLen+i*TraceHopLen:][:TraceHopLen]
+	le := binary.LittleEndian
+	return TraceHop{
+		TimeNanos: int64(le.Uint64(b[0:])),
+		Iface:     le.Uint32(b[8:]),
+		OrigLen:   le.Uint32(b[12:]),
+		Dir:       Direction(b[16]),
+		TTL:       b[17],
+		Tuple: Tuple{
+			Proto: b[18], EtherType: le.Uint16(b[20:]),
+			SrcPort: le.Uint16(b[22:]), DstPort: le.Uint16(b[24:]),
+			Src: getAddr(b[32:48], b[26]), Dst: getAddr(b[48:64], b[27]),
+		},
+	}
+}
+
+func getAddr(b []byte, n byte) netip.Addr {
+	switch n {
+	case 4:
+		return netip.AddrFrom4([4]byte(b[:4]))
+	case 16:
+		return netip.AddrFrom16([16]byte(b[:16]))
+	}
+	return netip.Addr{}
+}
+
+// Path is the hops as "NETNS/IFNAME dir → …"; it aliases the buffer.
+func (v TraceView) Path() []byte {
+	o := v.textOff()
+	return v.b[o : o+int(binary.LittleEndian.Uint16(v.b[40:]))]
+}
+
+// Summary is a one-line description of the packet at its first hop; it
+// aliases the buffer.
+func (v TraceView) Summary() []byte {
+	o := v.textOff() + int(binary.LittleEndian.Uint16(v.b[40:]))
+	return v.b[o : o+int(binary.LittleEndian.Uint16(v.b[42:]))]
+}
+
+// NumChanges is the number of changes between hops.
+func (v TraceView) NumChanges() int { return int(v.b[7]) }
+
+// Changes calls f with each change between hops ("SNAT a→b", …), in order;
+// the bytes alias the buffer.
+func (v TraceView) Changes(f func(c []byte)) {
+	le := binary.LittleEndian
+	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:]))
+	for range v.NumChanges() {
+		n := int(le.Uint16(v.b[o:]))
+		f(v.b[o+2 : o+2+n])
+		o += 2 + n
+	}
+}
