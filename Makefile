@@ -38,7 +38,8 @@ bench: ## micro-benchmarks with allocations, then ifacetrace vs tcpdump side by 
 
 fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzWalkBlock -fuzztime 20s ./tracer/afpacket/
-	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 20s ./pcap/record/
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 20s ./pcap/record/
+	$(GO) test -run '^$$' -fuzz FuzzTraceReader -fuzztime 20s ./pcap/record/
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 20s ./pcap/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./tracer/decode/
 	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
