@@ -1,6 +1,7 @@
 package pcap
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
@@ -106,25 +106,31 @@ const maxOption = math.MaxUint16
 var errClosed = errors.New("pcapng writer is closed")
 
 // Writer writes one pcapng section: interface description blocks, enhanced
-// packet blocks and interface statistics blocks, through a
-// gopacket/pcapgo.NgWriter. It buffers; Flush or Close writes the buffer
-// out. A Writer is not safe for concurrent use.
+// packet blocks and interface statistics blocks. gopacket/pcapgo.NgWriter
+// writes the section header, interface description and statistics blocks;
+// WritePacket writes enhanced packet blocks itself (see writeEPB), into the
+// same buffer. It buffers; Flush or Close writes the buffer out. A Writer is
+// not safe for concurrent use.
 type Writer struct {
-	dst    io.Writer
-	opts   WriterOptions
-	ng     *pcapgo.NgWriter // created by the first AddInterface
+	dst  io.Writer
+	opts WriterOptions
+	// bw buffers the section: bufio.NewWriter(dst), which is dst itself
+	// when dst is a *bufio.Writer of at least 4096 bytes. ng writes into
+	// bw itself, not into a buffer of its own: pcapgo wraps the writer it
+	// is given in bufio.NewWriter, which returns a *bufio.Writer that large
+	// unchanged. So pcapgo's blocks and the EPBs written by hand are
+	// buffered in one place, in the order they were written. Both are
+	// created by the first AddInterface.
+	bw     *bufio.Writer
+	ng     *pcapgo.NgWriter
 	ifaces []writerIface
 	closed bool
 	newest int64 // newest packet time written, ns
 
-	// Per-packet state reused so that WritePacket does not allocate beyond
-	// what pcapgo does: the rewritten frame, and the option values the
-	// pcapgo.NgPacketOptions pointers point at.
-	scratch   []byte
-	flags     pcapgo.NgEpbFlags
-	dropCount uint64
-	packetID  uint64
-	comment   [1]string
+	// Per-packet state reused so that WritePacket does not allocate: the
+	// rewritten frame, and the bytes of an EPB before and after the frame.
+	scratch []byte
+	epb     [epbMaxFixed]byte
 }
 
 type writerIface struct {
@@ -162,11 +168,12 @@ func (w *Writer) AddInterface(ifc Interface) (int, error) {
 	}
 	id := len(w.ifaces)
 	if w.ng == nil {
-		ng, err := pcapgo.NewNgWriterInterface(w.dst, ngi, pcapgo.NgWriterOptions{SectionInfo: w.sectionInfo()})
+		bw := bufio.NewWriter(w.dst)
+		ng, err := pcapgo.NewNgWriterInterface(bw, ngi, pcapgo.NgWriterOptions{SectionInfo: w.sectionInfo()})
 		if err != nil {
 			return 0, fmt.Errorf("write pcapng section header and interface %q: %w", ifc.Name, err)
 		}
-		w.ng = ng
+		w.bw, w.ng = bw, ng
 	} else {
 		got, err := w.ng.AddInterface(ngi)
 		if err != nil {
@@ -190,7 +197,7 @@ func (w *Writer) sectionInfo() pcapgo.NgSectionInfo {
 }
 
 // WritePacket writes p as an enhanced packet block. It does not retain p or
-// p.Data.
+// p.Data, and it does not allocate.
 func (w *Writer) WritePacket(p *Packet) error {
 	if w.closed {
 		return fmt.Errorf("write packet: %w", errClosed)
@@ -198,15 +205,27 @@ func (w *Writer) WritePacket(p *Packet) error {
 	if p.Iface < 0 || p.Iface >= len(w.ifaces) {
 		return fmt.Errorf("write packet: no interface %d (%d added)", p.Iface, len(w.ifaces))
 	}
+	data, orig := w.frame(p)
+	if err := w.writeEPB(p, data, orig); err != nil {
+		return fmt.Errorf("write packet on interface %d (%s): %w", p.Iface, w.ifaces[p.Iface].name, err)
+	}
+	w.newest = max(w.newest, p.TimeNanos)
+	return nil
+}
+
+// frame returns p's frame as it goes into the file, rewritten for its
+// interface's link type (in w.scratch) where it needs to be, and its
+// original length. p.Iface must be valid.
+func (w *Writer) frame(p *Packet) (data []byte, orig uint32) {
 	ifc := &w.ifaces[p.Iface]
-	data := p.Data
-	orig := max(uint64(p.OrigLen), uint64(len(data)))
+	data = p.Data
+	orig64 := max(uint64(p.OrigLen), uint64(len(data)))
 	switch ifc.framing {
 	case framingEthernet:
 		if p.VLANValid && len(data) >= 12 {
 			w.scratch = InsertVLAN(w.scratch[:0], data, p.VLANTPID, p.VLANTCI)
 			data = w.scratch
-			orig += VLANTagLen
+			orig64 += VLANTagLen
 		}
 	case framingSLL2:
 		if p.VLANValid {
@@ -220,51 +239,130 @@ func (w *Writer) WritePacket(p *Packet) error {
 			w.scratch = binary.BigEndian.AppendUint16(w.scratch, p.VLANTCI)
 			w.scratch = binary.BigEndian.AppendUint16(w.scratch, p.Proto)
 			w.scratch = append(w.scratch, data...)
-			orig += SLL2HeaderLen + VLANTagLen
+			orig64 += SLL2HeaderLen + VLANTagLen
 		} else {
 			w.scratch = AppendSLL2(w.scratch[:0], p.Proto, ifc.ifindex, ifc.hatype, p.PktType, nil, data)
-			orig += SLL2HeaderLen
+			orig64 += SLL2HeaderLen
 		}
 		data = w.scratch
 	case framingNetlink:
 		w.scratch = AppendSLL(w.scratch[:0], p.PktType, ifc.hatype, nil, p.Proto, data)
 		data = w.scratch
-		orig += SLLHeaderLen
+		orig64 += SLLHeaderLen
 	case framingCAN:
 		w.scratch = appendCANSocketCAN(w.scratch[:0], data, p.Proto)
 		data = w.scratch
 	}
+	return data, uint32(min(orig64, math.MaxUint32))
+}
 
-	var opts pcapgo.NgPacketOptions
-	w.flags = epbFlags(p.Dir, p.PktType)
-	if w.flags != (pcapgo.NgEpbFlags{}) {
-		opts.Flags = &w.flags
+// Enhanced packet block layout (pcapng, draft-ietf-opsawg-pcapng §4.3;
+// all fields in the section's byte order, little-endian as pcapgo writes
+// it):
+//
+//	block type 6, block total length (uint32 each)
+//	interface id, timestamp high, timestamp low (uint32 each)
+//	captured length, original length (uint32 each)
+//	packet data, zero-padded to 32 bits
+//	options: code, length (uint16 each), value zero-padded to 32 bits; then
+//	opt_endofopt (4 zero bytes), present iff any option is
+//	block total length again (uint32)
+const (
+	blockTypeEPB   = 6
+	epbHeaderLen   = 28 // type … original length
+	optEndOfOpt    = 0
+	optComment     = 1
+	optEPBFlags    = 2
+	optEPBDropCnt  = 4
+	optEPBPacketID = 5
+	// epbMaxFixed bounds the bytes of an EPB that writeEPB assembles in
+	// Writer.epb: the header, or what follows the frame except the comment
+	// text (data padding, comment header, comment padding, epb_flags,
+	// epb_dropcount, epb_packetid, opt_endofopt, trailer: 3+4+3+8+12+12+4+4).
+	epbMaxFixed = 64
+)
+
+// pad4 returns the zero bytes that pad n bytes to a multiple of 4.
+func pad4(n int) int { return -n & 3 }
+
+// writeEPB writes an enhanced packet block for p, with frame data and
+// original length orig, into w.bw: the bytes pcapgo's
+// NgWriter.WritePacketWithOptions writes for the same packet, with the
+// same options (pcapgo's order: opt_comment, epb_flags, epb_dropcount,
+// epb_packetid), without its per-packet allocations (see the package
+// documentation). The timestamp is in nanoseconds: every interface
+// declares if_tsresol 9 (pcapgo writes no other).
+func (w *Writer) writeEPB(p *Packet, data []byte, orig uint32) error {
+	flags := epbFlags(p.Dir, p.PktType)
+	flagBits := flags.ToUint32()
+	comment := clip(p.Comment)
+
+	optLen := 0
+	if comment != "" {
+		optLen += 4 + len(comment) + pad4(len(comment))
+	}
+	if flagBits != 0 {
+		optLen += 4 + 4
 	}
 	if p.HasDropCount {
-		w.dropCount = p.DropCount
-		opts.DropCount = &w.dropCount
+		optLen += 4 + 8
 	}
 	if p.HasPacketID {
-		w.packetID = p.PacketID
-		opts.PacketID = &w.packetID
+		optLen += 4 + 8
 	}
-	if p.Comment != "" {
-		w.comment[0] = clip(p.Comment)
-		opts.Comments = w.comment[:]
+	if optLen != 0 {
+		optLen += 4 // opt_endofopt
 	}
-	ci := gopacket.CaptureInfo{
-		Timestamp:      time.Unix(0, p.TimeNanos),
-		CaptureLength:  len(data),
-		Length:         int(min(orig, math.MaxUint32)),
-		InterfaceIndex: p.Iface,
+	total := uint64(epbHeaderLen) + uint64(len(data)) + uint64(pad4(len(data))) + uint64(optLen) + 4
+	if total > math.MaxUint32 {
+		return fmt.Errorf("%d-byte frame does not fit in a pcapng block", len(data))
 	}
-	err := w.ng.WritePacketWithOptions(ci, data, opts)
-	w.comment[0] = "" // do not keep the caller's string alive
-	if err != nil {
-		return fmt.Errorf("write packet on interface %d (%s): %w", p.Iface, ifc.name, err)
+
+	// bufio.Writer errors are sticky: once a write fails, every later one
+	// (and Flush) returns the error, so checking the last write suffices.
+	le := binary.LittleEndian
+	ts := uint64(p.TimeNanos)
+	b := w.epb[:0]
+	b = le.AppendUint32(b, blockTypeEPB)
+	b = le.AppendUint32(b, uint32(total))
+	b = le.AppendUint32(b, uint32(p.Iface))
+	b = le.AppendUint32(b, uint32(ts>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = le.AppendUint32(b, orig)
+	w.bw.Write(b)
+	w.bw.Write(data)
+
+	var zero [3]byte
+	b = append(w.epb[:0], zero[:pad4(len(data))]...)
+	if comment != "" {
+		b = le.AppendUint16(b, optComment)
+		b = le.AppendUint16(b, uint16(len(comment)))
+		w.bw.Write(b)
+		w.bw.WriteString(comment)
+		b = append(w.epb[:0], zero[:pad4(len(comment))]...)
 	}
-	w.newest = max(w.newest, p.TimeNanos)
-	return nil
+	if flagBits != 0 {
+		b = le.AppendUint16(b, optEPBFlags)
+		b = le.AppendUint16(b, 4)
+		b = le.AppendUint32(b, flagBits)
+	}
+	if p.HasDropCount {
+		b = le.AppendUint16(b, optEPBDropCnt)
+		b = le.AppendUint16(b, 8)
+		b = le.AppendUint64(b, p.DropCount)
+	}
+	if p.HasPacketID {
+		b = le.AppendUint16(b, optEPBPacketID)
+		b = le.AppendUint16(b, 8)
+		b = le.AppendUint64(b, p.PacketID)
+	}
+	if optLen != 0 {
+		b = le.AppendUint32(b, optEndOfOpt) // code and length 0
+	}
+	b = le.AppendUint32(b, uint32(total))
+	_, err := w.bw.Write(b)
+	return err
 }
 
 // epbFlags maps a sighting's direction and sll_pkttype to epb_flags.
@@ -325,10 +423,10 @@ func (w *Writer) WriteStats(iface int, s Stats) error {
 // Flush writes buffered blocks to the underlying writer. Before the first
 // AddInterface there is nothing to write.
 func (w *Writer) Flush() error {
-	if w.ng == nil {
+	if w.bw == nil {
 		return nil
 	}
-	if err := w.ng.Flush(); err != nil {
+	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("flush pcapng: %w", err)
 	}
 	return nil
@@ -351,7 +449,7 @@ func (w *Writer) Close() error {
 		}
 		return nil
 	}
-	if err := w.ng.Flush(); err != nil {
+	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("flush pcapng: %w", err)
 	}
 	return nil
