@@ -333,7 +333,7 @@ func TestMalformed(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tc.want)
 			}
-			_ = p.String() // must not panic on a partial packet
+			checkString(t, &p) // must not panic on a partial packet
 		})
 	}
 }

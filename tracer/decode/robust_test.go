@@ -33,7 +33,7 @@ func TestTruncated(t *testing.T) {
 			case n >= tc.hdr+min(whole.PayloadLen, payloadHashLen) && p.Fingerprint != whole.Fingerprint:
 				t.Errorf("%s cut at %d: fingerprint %#x, want %#x of the whole frame", tc.name, n, p.Fingerprint, whole.Fingerprint)
 			}
-			_ = p.String()
+			checkString(t, &p)
 		}
 	}
 }
@@ -88,8 +88,12 @@ func FuzzDecode(f *testing.F) {
 		if p.PayloadLen < 0 {
 			t.Fatalf("PayloadLen %d", p.PayloadLen)
 		}
-		_ = p.String()
-		_ = p.ProtoName()
+		// String and AppendString print what String did before
+		// AppendString, within the bound its buffer is sized for.
+		checkString(t, &p)
+		if s := p.String(); len(s) > maxStringLen {
+			t.Fatalf("String() is %d bytes, more than maxStringLen %d: %q", len(s), maxStringLen, s)
+		}
 
 		// An untagged IP frame decodes to the same fingerprint without its
 		// Ethernet header, that is on a raw IP device.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // ProtoName names the packet's protocol: "tcp", "udp", "icmp", "icmp6",
@@ -21,25 +20,8 @@ func (p *Packet) ProtoName() string {
 			}
 			return "ipv6"
 		}
-		switch p.Proto {
-		case ProtoTCP:
-			return "tcp"
-		case ProtoUDP:
-			return "udp"
-		case ProtoICMP:
-			return "icmp"
-		case ProtoICMPv6:
-			return "icmp6"
-		case 2:
-			return "igmp"
-		case 47:
-			return "gre"
-		case 50:
-			return "esp"
-		case 51:
-			return "ah"
-		case 132:
-			return "sctp"
+		if s := ipProtoName(p.Proto); s != "" {
+			return s
 		}
 		return strconv.Itoa(int(p.Proto))
 	case EtherTypeARP:
@@ -50,6 +32,32 @@ func (p *Packet) ProtoName() string {
 		}
 	}
 	return fmt.Sprintf("ethertype 0x%04x", p.EtherType)
+}
+
+// ipProtoName names IP protocol proto as ProtoName does, "" if it has no
+// name there.
+func ipProtoName(proto uint8) string {
+	switch proto {
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	case ProtoICMP:
+		return "icmp"
+	case ProtoICMPv6:
+		return "icmp6"
+	case 2:
+		return "igmp"
+	case 47:
+		return "gre"
+	case 50:
+		return "esp"
+	case 51:
+		return "ah"
+	case 132:
+		return "sctp"
+	}
+	return ""
 }
 
 // isEthernet reports whether p came from a device with Ethernet framing or
@@ -71,128 +79,240 @@ func (p *Packet) isEthernet() bool {
 //	ARP who-has 10.200.1.1 tell 10.200.1.2
 //
 // prefixed with "vlan N " when the packet had a VLAN tag and followed by
-// " [invalid]" when it is not Valid. It allocates; it is not for the
-// per-packet path.
+// " [invalid]" when it is not Valid. It allocates the string it returns;
+// on the per-packet path, use AppendString into a reused buffer.
 func (p *Packet) String() string {
-	var b strings.Builder
+	var buf [maxStringLen]byte
+	return string(p.AppendString(buf[:0]))
+}
+
+// maxStringLen bounds the length of String for a Packet that Decode filled
+// (a tagged TCP packet between IPv6 addresses of 39 characters with every
+// flag and every number at its widest is 169 bytes).
+const maxStringLen = 192
+
+// AppendString appends what String returns to b. It allocates nothing
+// when b has the capacity: 192 bytes is enough for any Packet that Decode
+// filled.
+func (p *Packet) AppendString(b []byte) []byte {
 	if p.VLAN != 0 {
-		fmt.Fprintf(&b, "vlan %d ", p.VLAN)
+		b = append(b, "vlan "...)
+		b = strconv.AppendUint(b, uint64(p.VLAN), 10)
+		b = append(b, ' ')
 	}
 	switch p.EtherType {
 	case EtherTypeIPv4, EtherTypeIPv6:
-		p.writeIP(&b)
+		b = p.appendIP(b)
 	case EtherTypeARP:
-		p.writeARP(&b)
+		b = p.appendARP(b)
 	case 0:
 		if !p.isEthernet() {
-			fmt.Fprintf(&b, "hatype %d frame length %d", p.HAType, p.PayloadLen)
+			b = append(b, "hatype "...)
+			b = strconv.AppendUint(b, uint64(p.HAType), 10)
+			b = append(b, " frame length "...)
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 			break
 		}
 		fallthrough
 	default:
-		fmt.Fprintf(&b, "ethertype 0x%04x length %d", p.EtherType, p.PayloadLen)
+		b = append(b, "ethertype 0x"...)
+		b = appendHex16(b, p.EtherType)
+		b = append(b, " length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 	}
 	if !p.Valid {
-		b.WriteString(" [invalid]")
+		b = append(b, " [invalid]"...)
 	}
-	return b.String()
+	return b
 }
 
-func (p *Packet) writeARP(b *strings.Builder) {
+// appendHex16 appends v as 4 lowercase hex digits, as %04x does.
+func appendHex16(b []byte, v uint16) []byte {
+	const hex = "0123456789abcdef"
+	return append(b, hex[v>>12], hex[v>>8&0xf], hex[v>>4&0xf], hex[v&0xf])
+}
+
+// appendAddr appends a as a.String() spells it, "invalid IP" for the zero
+// Addr (which Addr.AppendTo leaves out).
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "invalid IP"...)
+	}
+	return a.AppendTo(b)
+}
+
+// appendAddrPort appends a:port as netip.AddrPort.String spells it,
+// "invalid AddrPort" for the zero Addr.
+func appendAddrPort(b []byte, a netip.Addr, port uint16) []byte {
+	if !a.IsValid() {
+		return append(b, "invalid AddrPort"...)
+	}
+	return netip.AddrPortFrom(a, port).AppendTo(b)
+}
+
+func (p *Packet) appendARP(b []byte) []byte {
 	if !p.Src.IsValid() {
-		fmt.Fprintf(b, "ARP op %d", p.ARPOp)
-		return
+		b = append(b, "ARP op "...)
+		return strconv.AppendUint(b, uint64(p.ARPOp), 10)
 	}
 	switch p.ARPOp {
 	case 1:
-		fmt.Fprintf(b, "ARP who-has %s tell %s", p.Dst, p.Src)
+		b = append(b, "ARP who-has "...)
+		b = appendAddr(b, p.Dst)
+		b = append(b, " tell "...)
+		b = appendAddr(b, p.Src)
 	case 2:
-		fmt.Fprintf(b, "ARP reply %s to %s", p.Src, p.Dst)
+		b = append(b, "ARP reply "...)
+		b = appendAddr(b, p.Src)
+		b = append(b, " to "...)
+		b = appendAddr(b, p.Dst)
 	default:
-		fmt.Fprintf(b, "ARP op %d %s > %s", p.ARPOp, p.Src, p.Dst)
+		b = append(b, "ARP op "...)
+		b = strconv.AppendUint(b, uint64(p.ARPOp), 10)
+		b = append(b, ' ')
+		b = appendAddr(b, p.Src)
+		b = append(b, " > "...)
+		b = appendAddr(b, p.Dst)
 	}
+	return b
 }
 
-func (p *Packet) writeIP(b *strings.Builder) {
+func (p *Packet) appendIP(b []byte) []byte {
 	v6 := p.EtherType == EtherTypeIPv6
 	if !p.Src.IsValid() {
 		if v6 {
-			b.WriteString("IP6")
-		} else {
-			b.WriteString("IP")
+			return append(b, "IP6"...)
 		}
-		return
+		return append(b, "IP"...)
 	}
 	l4 := p.Valid && !p.Fragment // the L4 header was decoded
 	isICMP := l4 && (p.Proto == ProtoICMP && !v6 || p.Proto == ProtoICMPv6 && v6)
 	hasPorts := l4 && (p.Proto == ProtoTCP || p.Proto == ProtoUDP)
-	var label string
-	switch {
-	case p.Fragment:
-		label = "fragment"
-	case p.Proto == ProtoTCP && hasPorts:
-		label = "TCP"
-	case p.Proto == ProtoUDP && hasPorts:
-		label = "UDP"
-	case isICMP && v6:
-		label = "ICMP6 " + icmpName(p.ICMPType, true)
-	case isICMP:
-		label = "ICMP " + icmpName(p.ICMPType, false)
-	default:
-		label = "proto " + p.ProtoName()
-	}
-	src, dst := p.Src.String(), p.Dst.String()
-	if hasPorts {
-		src = netip.AddrPortFrom(p.Src, p.SrcPort).String()
-		dst = netip.AddrPortFrom(p.Dst, p.DstPort).String()
-	}
 	switch {
 	case v6:
-		fmt.Fprintf(b, "IP6 %s > %s %s", src, dst, label)
+		b = append(b, "IP6 "...)
+		b = p.appendAddrs(b, hasPorts)
+		b = append(b, ' ')
+		b = p.appendLabel(b, v6, isICMP, hasPorts)
 	case hasPorts || isICMP:
-		fmt.Fprintf(b, "%s %s > %s", label, src, dst)
+		b = p.appendLabel(b, v6, isICMP, hasPorts)
+		b = append(b, ' ')
+		b = p.appendAddrs(b, hasPorts)
 	default:
-		fmt.Fprintf(b, "IP %s > %s %s", src, dst, label)
+		b = append(b, "IP "...)
+		b = p.appendAddrs(b, hasPorts)
+		b = append(b, ' ')
+		b = p.appendLabel(b, v6, isICMP, hasPorts)
 	}
 	switch {
 	case p.Fragment:
-		fmt.Fprintf(b, " proto %s id %d length %d", p.ProtoName(), p.IPID, p.PayloadLen)
+		b = append(b, " proto "...)
+		b = p.appendIPProtoName(b)
+		b = append(b, " id "...)
+		b = strconv.AppendUint(b, uint64(p.IPID), 10)
+		b = append(b, " length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 	case p.Proto == ProtoTCP && hasPorts:
-		fmt.Fprintf(b, " [%s] seq %d", tcpFlags(p.TCPFlags), p.TCPSeq)
+		b = append(b, " ["...)
+		b = appendTCPFlags(b, p.TCPFlags)
+		b = append(b, "] seq "...)
+		b = strconv.AppendUint(b, uint64(p.TCPSeq), 10)
 		if p.TCPFlags&TCPAck != 0 {
-			fmt.Fprintf(b, " ack %d", p.TCPAck)
+			b = append(b, " ack "...)
+			b = strconv.AppendUint(b, uint64(p.TCPAck), 10)
 		}
 		if p.PayloadLen > 0 {
-			fmt.Fprintf(b, " length %d", p.PayloadLen)
+			b = append(b, " length "...)
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 		}
 	case p.Proto == ProtoUDP && hasPorts:
-		fmt.Fprintf(b, " length %d", p.PayloadLen)
+		b = append(b, " length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 	case isICMP && icmpClass(p.ICMPType, v6) == classEcho:
-		fmt.Fprintf(b, " id %d seq %d", p.SrcPort, p.ICMPSeq)
+		b = append(b, " id "...)
+		b = strconv.AppendUint(b, uint64(p.SrcPort), 10)
+		b = append(b, " seq "...)
+		b = strconv.AppendUint(b, uint64(p.ICMPSeq), 10)
 	case isICMP:
 		if p.ICMPCode != 0 {
-			fmt.Fprintf(b, " code %d", p.ICMPCode)
+			b = append(b, " code "...)
+			b = strconv.AppendUint(b, uint64(p.ICMPCode), 10)
 		}
 	default:
-		fmt.Fprintf(b, " length %d", p.PayloadLen)
+		b = append(b, " length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 	}
+	return b
 }
 
-// tcpFlags spells flags as tcpdump does: FSRP, '.' for ACK, then UEW.
-func tcpFlags(f uint8) string {
+// appendAddrs appends "src > dst" of an IP packet, with the ports if
+// hasPorts.
+func (p *Packet) appendAddrs(b []byte, hasPorts bool) []byte {
+	if hasPorts {
+		b = appendAddrPort(b, p.Src, p.SrcPort)
+		b = append(b, " > "...)
+		return appendAddrPort(b, p.Dst, p.DstPort)
+	}
+	b = appendAddr(b, p.Src)
+	b = append(b, " > "...)
+	return appendAddr(b, p.Dst)
+}
+
+// appendLabel appends what an IP packet is: "fragment", "TCP", "UDP",
+// "ICMP …", "ICMP6 …" or "proto NAME".
+func (p *Packet) appendLabel(b []byte, v6, isICMP, hasPorts bool) []byte {
+	switch {
+	case p.Fragment:
+		return append(b, "fragment"...)
+	case p.Proto == ProtoTCP && hasPorts:
+		return append(b, "TCP"...)
+	case p.Proto == ProtoUDP && hasPorts:
+		return append(b, "UDP"...)
+	case isICMP && v6:
+		b = append(b, "ICMP6 "...)
+		return appendICMPName(b, p.ICMPType, true)
+	case isICMP:
+		b = append(b, "ICMP "...)
+		return appendICMPName(b, p.ICMPType, false)
+	}
+	b = append(b, "proto "...)
+	return p.appendIPProtoName(b)
+}
+
+// appendIPProtoName appends ProtoName of an IP packet whose Src is valid.
+func (p *Packet) appendIPProtoName(b []byte) []byte {
+	if s := ipProtoName(p.Proto); s != "" {
+		return append(b, s...)
+	}
+	return strconv.AppendUint(b, uint64(p.Proto), 10)
+}
+
+// appendTCPFlags spells flags as tcpdump does: FSRP, '.' for ACK, then UEW;
+// "none" for none.
+func appendTCPFlags(b []byte, f uint8) []byte {
+	if f == 0 {
+		return append(b, "none"...)
+	}
 	const letters = "FSRP.UEW"
-	var s []byte
 	for i := range 8 {
 		if f&(1<<i) != 0 {
-			s = append(s, letters[i])
+			b = append(b, letters[i])
 		}
 	}
-	if len(s) == 0 {
-		return "none"
-	}
-	return string(s)
+	return b
 }
 
+// appendICMPName appends the name of ICMP (v6: ICMPv6) type t, "type N"
+// for a type without one.
+func appendICMPName(b []byte, t uint8, v6 bool) []byte {
+	if s := icmpName(t, v6); s != "" {
+		return append(b, s...)
+	}
+	b = append(b, "type "...)
+	return strconv.AppendUint(b, uint64(t), 10)
+}
+
+// icmpName names ICMP (v6: ICMPv6) type t, "" if it has no name here.
 func icmpName(t uint8, v6 bool) string {
 	if v6 {
 		switch t {
@@ -221,7 +341,7 @@ func icmpName(t uint8, v6 bool) string {
 		case 143:
 			return "multicast listener report v2"
 		}
-		return "type " + strconv.Itoa(int(t))
+		return ""
 	}
 	switch t {
 	case 0:
@@ -243,5 +363,5 @@ func icmpName(t uint8, v6 bool) string {
 	case 14:
 		return "timestamp reply"
 	}
-	return "type " + strconv.Itoa(int(t))
+	return ""
 }
