@@ -42,7 +42,8 @@ fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzTraceReader -fuzztime 20s ./pcap/record/
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 20s ./pcap/
 	$(GO) test -run '^$$' -fuzz FuzzWritePacket -fuzztime 20s ./pcap/
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./tracer/decode/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 20s ./tracer/decode/
+	$(GO) test -run '^$$' -fuzz FuzzAppendString -fuzztime 20s ./tracer/decode/
 	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
 	$(GO) test -run '^$$' -fuzz FuzzLookup -fuzztime 20s ./tracer/fib/
 

@@ -41,6 +41,8 @@ func (w *Writer) writePacketPcapgo(p *Packet) error {
 	}
 	if p.Comment != "" {
 		opts.Comments = []string{clip(p.Comment)}
+	} else if len(p.CommentBytes) != 0 {
+		opts.Comments = []string{string(clip(p.CommentBytes))}
 	}
 	ci := gopacket.CaptureInfo{
 		Timestamp:      time.Unix(0, p.TimeNanos),
@@ -161,6 +163,10 @@ func epbOps(t testing.TB) []epbOp {
 						PacketID:     uint64(k) << 20,
 						Comment:      letters[:clen],
 					})
+					if k%6 == 5 { // the same comment, as bytes
+						last := ops[len(ops)-1].pkt
+						last.Comment, last.CommentBytes = "", []byte(letters[:clen])
+					}
 				}
 			}
 		}
@@ -380,6 +386,7 @@ func FuzzWritePacket(f *testing.F) {
 			{iface: &Interface{Name: "a", HAType: arphrdEther}},
 			{iface: &Interface{Name: "b", HAType: hatype, IfIndex: uint32(id)}},
 			{pkt: &Packet{Iface: 0, TimeNanos: t0, Data: data, Comment: comment}},
+			{pkt: &Packet{Iface: 0, TimeNanos: t0, Data: data, CommentBytes: []byte(comment)}},
 			{pkt: &Packet{Iface: 1, TimeNanos: ts, Data: data, OrigLen: origLen, Dir: record.Direction(dir), PktType: pkttype,
 				Proto: proto, VLANValid: vlanValid, VLANTPID: tpid, VLANTCI: tci, HasDropCount: hasDrop, DropCount: drop,
 				HasPacketID: hasID, PacketID: id, Comment: comment}},

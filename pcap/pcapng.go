@@ -83,6 +83,10 @@ type Packet struct {
 	// Comment is written as opt_comment when not empty, clipped to 65535
 	// bytes.
 	Comment string
+	// CommentBytes is the comment for callers that build one per packet
+	// in a reused buffer; it is used when Comment is empty and is not
+	// kept after WritePacket returns.
+	CommentBytes []byte
 }
 
 // Stats are an interface's counters, written as an interface statistics
@@ -295,11 +299,15 @@ func pad4(n int) int { return -n & 3 }
 func (w *Writer) writeEPB(p *Packet, data []byte, orig uint32) error {
 	flags := epbFlags(p.Dir, p.PktType)
 	flagBits := flags.ToUint32()
-	comment := clip(p.Comment)
+	comment, commentBytes := clip(p.Comment), []byte(nil)
+	if comment == "" {
+		commentBytes = clip(p.CommentBytes)
+	}
+	commentLen := len(comment) + len(commentBytes)
 
 	optLen := 0
-	if comment != "" {
-		optLen += 4 + len(comment) + pad4(len(comment))
+	if commentLen != 0 {
+		optLen += 4 + commentLen + pad4(commentLen)
 	}
 	if flagBits != 0 {
 		optLen += 4 + 4
@@ -335,12 +343,13 @@ func (w *Writer) writeEPB(p *Packet, data []byte, orig uint32) error {
 
 	var zero [3]byte
 	b = append(w.epb[:0], zero[:pad4(len(data))]...)
-	if comment != "" {
+	if commentLen != 0 {
 		b = le.AppendUint16(b, optComment)
-		b = le.AppendUint16(b, uint16(len(comment)))
+		b = le.AppendUint16(b, uint16(commentLen))
 		w.bw.Write(b)
 		w.bw.WriteString(comment)
-		b = append(w.epb[:0], zero[:pad4(len(comment))]...)
+		w.bw.Write(commentBytes)
+		b = append(w.epb[:0], zero[:pad4(commentLen)]...)
 	}
 	if flagBits != 0 {
 		b = le.AppendUint16(b, optEPBFlags)
@@ -497,7 +506,7 @@ func appendSectionHeader(dst []byte, info pcapgo.NgSectionInfo) []byte {
 // clip shortens s to the longest prefix of whole UTF-8 characters that fits
 // in a pcapng option. pcapgo writes longer values with a wrapped 16-bit
 // length and so corrupts the file.
-func clip(s string) string {
+func clip[T string | []byte](s T) T {
 	if len(s) <= maxOption {
 		return s
 	}

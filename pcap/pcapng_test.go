@@ -479,6 +479,10 @@ func TestWritePacketAllocs(t *testing.T) {
 	if n := allocs(p); n != 0 {
 		t.Errorf("packet with epb_flags, epb_packetid and a comment: %v allocations, want 0", n)
 	}
+	p.Comment, p.CommentBytes = "", []byte("trace 7 hop 1/2: host/veth1 → c1/eth0")
+	if n := allocs(p); n != 0 {
+		t.Errorf("packet with a comment as bytes: %v allocations, want 0", n)
+	}
 
 	for i, p := range f.packets {
 		if n := allocs(p); n != 0 {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/plugins/host"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
 	"github.com/ifacetrace/ifacetrace/tracer/filter"
@@ -225,7 +227,7 @@ func (o *outputs) close() []host.Result {
 func (o *outputs) finish(pipe *pipeline, stats tracer.Stats, st *pb.Stats, start time.Time, runErr error) error {
 	pipe.finish()
 	st.Correlation = pipe.correlationStats()
-	o.sink.send(&pb.Batch{Stats: st}, nil)
+	o.sink.send(&pb.Batch{Stats: st}, nil, nil, 0)
 	results := o.close()
 	o.ui.flush()
 	summary(o.ui.stderr, stats, st.Correlation, o.specs, results, time.Since(start), pipe.names)
@@ -259,6 +261,7 @@ func runInfo(snaplen int, filter string, start time.Time) *pb.RunInfo {
 		Filter:            filter,
 		CommandLine:       os.Args,
 		RecordLayout:      record.Layout,
+		TraceLayout:       record.TraceLayout,
 	}
 }
 
@@ -373,32 +376,107 @@ type fanout struct {
 	view    *view
 	ui      *terminal
 	seq     uint64
+	bufs    buffers
+
+	// messages: some plugin wants traces as Trace messages rather than
+	// packed; decided on the first batch (plugins are fixed by then).
+	messages     bool
+	messagesSeen bool
 }
 
-// send delivers a batch whose records are recs (the batch does not own
-// them yet).
-func (f *fanout) send(b *pb.Batch, recs []byte) {
+// send delivers a batch whose records are recs and whose traces are packed
+// in traces. The batch takes both over, without a copy; send returns the
+// buffers for the caller to fill next.
+func (f *fanout) send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, nextTraces []byte) {
 	f.seq++
 	b.Seq = f.seq
-	if f.view != nil && len(b.Traces) > 0 {
+	if f.view != nil && ntraces > 0 {
 		f.ui.mu.Lock()
-		for _, tr := range b.Traces {
-			f.view.trace(tr)
+		r := record.NewTraceReader(traces)
+		for {
+			v, ok, _ := r.Next()
+			if !ok {
+				break
+			}
+			f.view.trace(v)
 		}
 		f.ui.stdout.Flush()
 		f.ui.mu.Unlock()
 	}
 	if len(f.plugins) == 0 {
-		return
+		return recs, traces
 	}
-	// One copy of the records, shared read-only by every plugin's queue.
+	if !f.messagesSeen {
+		f.messagesSeen = true
+		for _, p := range f.plugins {
+			w := p.Info.GetWants()
+			f.messages = f.messages || w.GetTraces() && !w.GetPackedTraces()
+		}
+	}
 	if len(recs) > 0 {
-		b.Records = append([]byte(nil), recs...)
+		b.Records = recs
+	}
+	if ntraces > 0 {
+		b.TraceRecords, b.TraceCount = traces, uint32(ntraces)
+		if f.messages {
+			b.Traces = make([]*pb.Trace, 0, ntraces)
+			sdk.EachTrace(&pb.Batch{TraceRecords: traces}, func(v record.TraceView) error {
+				b.Traces = append(b.Traces, sdk.TraceProto(v))
+				return nil
+			})
+		}
+	}
+	// The plugins share the batch's memory, read-only; it comes back to
+	// f.bufs once the last of them has handed it to gRPC (or dropped it).
+	refs := new(atomic.Int32)
+	refs.Store(1)
+	release := func() {
+		if refs.Add(-1) == 0 {
+			f.bufs.put(recs)
+			f.bufs.put(traces)
+		}
 	}
 	for _, p := range f.plugins {
 		if pb := host.Subscribed(b, p.Info.GetWants()); pb != nil {
-			p.Send(pb)
+			refs.Add(1)
+			p.SendThen(pb, release)
 		}
+	}
+	release()
+	return f.bufs.get(), f.bufs.get()
+}
+
+// buffers recycles the memory of batches: a fresh buffer for every batch
+// costs page faults and clearing, a copy costs as much again.
+type buffers struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+// maxFreeBuffers bounds what buffers keeps: more than the plugins' queues
+// hold at once is garbage.
+const maxFreeBuffers = 256
+
+func (p *buffers) get() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.free)
+	if n == 0 {
+		return nil
+	}
+	b := p.free[n-1]
+	p.free = p.free[:n-1]
+	return b[:0]
+}
+
+func (p *buffers) put(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < maxFreeBuffers {
+		p.free = append(p.free, b)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
@@ -30,7 +31,12 @@ type pipeline struct {
 
 	digest *digest
 
-	// String caches for traceToPB; reset when full.
+	// The batch's traces, packed; scratch for packing.
+	packed  record.TraceWriter
+	hop     record.TraceHop
+	summary []byte
+
+	// String caches; reset when full.
 	paths   map[string]string // hop key (interface, direction)… → path text
 	pathKey []byte
 	addrs   map[netip.Addr]string
@@ -108,11 +114,11 @@ func (p *pipeline) emit(now int64, final bool) {
 	p.traces.Add(uint64(len(traces)))
 	batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n), Routing: p.routes.take()}
 	p.devices = nil
+	p.packed.Reset()
 	for _, tr := range traces {
 		id, evicted := p.flows.Add(tr)
-		ptr := p.traceToPB(tr, id)
-		p.digest.trace(tr, ptr.Path)
-		batch.Traces = append(batch.Traces, ptr)
+		path := p.pack(tr, id)
+		p.digest.trace(tr, path)
 		for _, f := range evicted {
 			batch.Flows = append(batch.Flows, p.flowToPB(f))
 		}
@@ -127,10 +133,12 @@ func (p *pipeline) emit(now int64, final bool) {
 	for _, f := range ended {
 		batch.Flows = append(batch.Flows, p.flowToPB(f))
 	}
-	if n == 0 && len(batch.Interfaces) == 0 && len(batch.Traces) == 0 && len(batch.Flows) == 0 && len(batch.Routing) == 0 {
+	if n == 0 && len(batch.Interfaces) == 0 && p.packed.Count() == 0 && len(batch.Flows) == 0 && len(batch.Routing) == 0 {
 		return
 	}
-	p.out.send(batch, recs)
+	var packed []byte
+	p.buf, packed = p.out.send(batch, recs, p.packed.Bytes(), p.packed.Count())
+	p.packed.ResetTo(packed)
 }
 
 func (p *pipeline) name(id uint32) string {
@@ -140,22 +148,18 @@ func (p *pipeline) name(id uint32) string {
 	return "if#" + strconv.FormatUint(uint64(id), 10)
 }
 
-func (p *pipeline) traceToPB(tr *correlate.Trace, flowID uint64) *pb.Trace {
-	out := &pb.Trace{
-		Id: tr.ID, TimeUnixNano: tr.TimeNanos(), TransitNanos: int64(tr.Transit()),
-		Changes: tr.Changes, FlowId: flowID,
-	}
-	if tr.Decoded {
-		out.Summary = tr.Packet.String()
-	} else {
-		out.Summary = "undecoded frame"
-	}
+// pack appends tr to the batch's packed traces and returns its path text.
+func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
+	p.packed.Begin()
 	key := p.pathKey[:0]
-	for _, h := range tr.Hops {
-		out.Hops = append(out.Hops, &pb.Hop{
-			InterfaceId: h.Iface, Direction: h.Dir.String(), TimeUnixNano: h.TimeNanos,
-			Length: h.OrigLen, Tuple: p.tupleToPB(h.Tuple), Ttl: uint32(h.TTL),
-		})
+	for i := range tr.Hops {
+		h := &tr.Hops[i]
+		p.hop = record.TraceHop{
+			TimeNanos: h.TimeNanos, Iface: h.Iface, OrigLen: h.OrigLen, Dir: h.Dir, TTL: h.TTL,
+			Tuple: record.Tuple{EtherType: h.Tuple.EtherType, Proto: h.Tuple.Proto, Src: h.Tuple.Src, Dst: h.Tuple.Dst,
+				SrcPort: h.Tuple.SrcPort, DstPort: h.Tuple.DstPort},
+		}
+		p.packed.Hop(&p.hop)
 		key = append(key, byte(h.Iface), byte(h.Iface>>8), byte(h.Iface>>16), byte(h.Iface>>24), byte(h.Dir))
 	}
 	p.pathKey = key
@@ -172,8 +176,16 @@ func (p *pipeline) traceToPB(tr *correlate.Trace, flowID uint64) *pb.Trace {
 		}
 		p.paths[string(key)] = path
 	}
-	out.Path = path
-	return out
+	if tr.Decoded {
+		p.summary = tr.Packet.AppendString(p.summary[:0])
+	} else {
+		p.summary = append(p.summary[:0], "undecoded frame"...)
+	}
+	p.packed.End(&record.Trace{
+		ID: tr.ID, TimeNanos: tr.TimeNanos(), TransitNanos: int64(tr.Transit()), FlowID: flowID,
+		Decoded: tr.Decoded, Path: path, Summary: p.summary, Changes: tr.Changes,
+	})
+	return path
 }
 
 // maxCached bounds the path and address string caches.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 )
 
 // view prints one line per packet (trace) on the terminal: what it is, the
@@ -19,11 +19,13 @@ type view struct {
 
 func newView(w io.Writer) *view { return &view{w: w} }
 
-func (v *view) trace(tr *pb.Trace) {
-	ts := time.Unix(0, tr.TimeUnixNano).Format("15:04:05.000000000")
-	changes := ""
-	if len(tr.Changes) > 0 {
-		changes = " [" + strings.Join(tr.Changes, ", ") + "]"
+func (v *view) trace(tr record.TraceView) {
+	ts := time.Unix(0, tr.TimeNanos()).Format("15:04:05.000000000")
+	var changes []string
+	tr.Changes(func(c []byte) { changes = append(changes, string(c)) })
+	joined := ""
+	if len(changes) > 0 {
+		joined = " [" + strings.Join(changes, ", ") + "]"
 	}
-	fmt.Fprintf(v.w, "%s %s  %s%s  %s\n", ts, tr.Summary, tr.Path, changes, time.Duration(tr.TransitNanos))
+	fmt.Fprintf(v.w, "%s %s  %s%s  %s\n", ts, tr.Summary(), tr.Path(), joined, time.Duration(tr.TransitNanos()))
 }

@@ -204,6 +204,10 @@ func (w *TraceWriter) Count() int { return w.n }
 // Reset empties the writer.
 func (w *TraceWriter) Reset() { w.buf, w.n = w.buf[:0], 0 }
 
+// ResetTo empties the writer and has it pack into buf's memory from now
+// on, leaving what Bytes returned to the caller.
+func (w *TraceWriter) ResetTo(buf []byte) { w.buf, w.n = buf[:0], 0 }
+
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
 		g := make([]byte, len(b), 2*cap(b)+n)

@@ -56,7 +56,7 @@ type Plugin struct {
 	client  *plugin.Client
 	rpc     pb.PluginClient
 	stream  pb.Plugin_ConsumeClient
-	queue   chan *pb.Batch
+	queue   chan queued
 	sent    chan struct{} // closed when the sender has stopped
 	reports chan struct{} // closed when the report reader has stopped
 	stderr  *tail
@@ -163,7 +163,7 @@ func (p *Plugin) configure(ctx context.Context, run *pb.RunInfo) error {
 		p.kill()
 		return fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
 	}
-	p.queue = make(chan *pb.Batch, spec.Queue)
+	p.queue = make(chan queued, spec.Queue)
 	if c := p.Info.GetCredits(); c > 0 {
 		p.tokens = make(chan struct{}, maxCredits)
 		p.grant(c)
@@ -208,18 +208,8 @@ func (p *Plugin) Err() error {
 
 func (p *Plugin) send() {
 	defer close(p.sent)
-	for b := range p.queue {
-		if p.Err() != nil {
-			continue // drain so that Send never blocks on a dead plugin
-		}
-		if p.tokens != nil {
-			select {
-			case <-p.tokens:
-			case <-p.reports: // the plugin is gone: no credit will come
-				continue
-			}
-		}
-		if err := p.stream.Send(b); err != nil {
+	for q := range p.queue {
+		if err := p.sendOne(q.b); err != nil {
 			// gRPC's Send says only EOF; the reason comes from Recv, which
 			// the report reader is about to see.
 			select {
@@ -228,7 +218,25 @@ func (p *Plugin) send() {
 			}
 			p.fail(fmt.Errorf("send batch: %w", err))
 		}
+		q.release()
 	}
+}
+
+// sendOne hands b to gRPC, which has encoded it when Send returns (no
+// stats handler or tracer holds on to messages here), so b's memory is
+// free again afterwards.
+func (p *Plugin) sendOne(b *pb.Batch) error {
+	if p.Err() != nil {
+		return nil // drain so that Send never blocks on a dead plugin
+	}
+	if p.tokens != nil {
+		select {
+		case <-p.tokens:
+		case <-p.reports: // the plugin is gone: no credit will come
+			return nil
+		}
+	}
+	return p.stream.Send(b)
 }
 
 func (p *Plugin) readReports() {
@@ -270,22 +278,42 @@ func (p *Plugin) grant(n uint32) {
 
 // Send queues b for the plugin. b must not be changed afterwards. A lossless
 // plugin makes Send wait for room; another loses b when its queue is full.
-func (p *Plugin) Send(b *pb.Batch) {
+func (p *Plugin) Send(b *pb.Batch) { p.SendThen(b, nil) }
+
+// SendThen is Send, and calls done (when not nil) once b's memory is no
+// longer needed: after b was sent, dropped or discarded because the plugin
+// had failed. done may run on another goroutine.
+func (p *Plugin) SendThen(b *pb.Batch, done func()) {
+	q := queued{b, done}
 	if p.Err() != nil {
+		q.release()
 		return
 	}
 	select {
-	case p.queue <- b:
+	case p.queue <- q:
 		return
 	default:
 	}
 	if !p.Info.GetLossless() {
 		p.dropped.Add(1)
+		q.release()
 		return
 	}
 	start := time.Now()
-	p.queue <- b
+	p.queue <- q
 	p.stalled.Add(int64(time.Since(start)))
+}
+
+// queued is a batch waiting to be sent, and what to call once it is gone.
+type queued struct {
+	b    *pb.Batch
+	done func()
+}
+
+func (q queued) release() {
+	if q.done != nil {
+		q.done()
+	}
 }
 
 // Backlog is how many batches wait in the plugin's queue now.
@@ -436,7 +464,10 @@ func Subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
 	case w.GetPackets():
 		out.Records, out.RecordCount = headersOnly(b.Records), b.RecordCount
 	}
-	if w.GetTraces() {
+	switch {
+	case w.GetTraces() && w.GetPackedTraces() && b.TraceCount > 0:
+		out.TraceRecords, out.TraceCount = b.TraceRecords, b.TraceCount
+	case w.GetTraces(): // also to packed subscribers when only messages exist
 		out.Traces = b.Traces
 	}
 	if w.GetFlows() {
@@ -448,7 +479,7 @@ func Subscribed(b *pb.Batch, w *pb.Subscriptions) *pb.Batch {
 	if w.GetTopology() {
 		out.Routing = b.Routing
 	}
-	if len(out.Interfaces) == 0 && out.RecordCount == 0 && len(out.Traces) == 0 && len(out.Flows) == 0 && out.Stats == nil && len(out.Routing) == 0 {
+	if len(out.Interfaces) == 0 && out.RecordCount == 0 && len(out.Traces) == 0 && out.TraceCount == 0 && len(out.Flows) == 0 && out.Stats == nil && len(out.Routing) == 0 {
 		return nil
 	}
 	return out

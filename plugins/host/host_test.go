@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -330,13 +331,17 @@ func TestCrash(t *testing.T) {
 				t.Fatal("the plugin's failure was not noticed within 5s")
 			}
 			t0 = time.Now()
+			var released atomic.Int64
 			for seq := uint64(n + 1); seq <= 2*n; seq++ {
-				p.Send(batch(seq, 1, 64))
+				p.SendThen(batch(seq, 1, 64), func() { released.Add(1) })
 			}
 			if took := time.Since(t0); took > time.Second {
 				t.Errorf("%d Sends to a failed plugin took %v", n, took)
 			}
 			res := closePlugin(t, p, u, 5*time.Second)
+			if r := released.Load(); r != n {
+				t.Errorf("%d of %d batches to a failed plugin released", r, n)
+			}
 			if res.Err == nil {
 				t.Fatal("Result.Err is nil for a crashed plugin")
 			}
@@ -412,8 +417,9 @@ func TestSlow(t *testing.T) {
 		p := start(t, s, u)
 		const n = 60
 		t0 := time.Now()
+		var released atomic.Int64
 		for _, b := range mk(n) {
-			p.Send(b)
+			p.SendThen(b, func() { released.Add(1) })
 		}
 		if took := time.Since(t0); took > time.Second {
 			t.Errorf("Send to a non-lossless plugin waited: %d batches took %v", n, took)
@@ -432,6 +438,9 @@ func TestSlow(t *testing.T) {
 		}
 		if res.Stalled != 0 {
 			t.Errorf("Stalled = %v for a plugin that is not lossless", res.Stalled)
+		}
+		if r := released.Load(); r != n {
+			t.Errorf("%d of %d batches released (sent or dropped)", r, n)
 		}
 	})
 	t.Run("lossless", func(t *testing.T) {

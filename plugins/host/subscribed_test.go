@@ -44,3 +44,24 @@ func TestSubscribed(t *testing.T) {
 		t.Errorf("nothing wanted in the batch: got %+v, want nil", got)
 	}
 }
+
+// Traces go packed to plugins that asked for packed traces and as messages
+// to the others; a batch that has only messages gives messages to both.
+func TestSubscribedPackedTraces(t *testing.T) {
+	both := &pb.Batch{Seq: 1, Traces: []*pb.Trace{{Id: 1}}, TraceRecords: make([]byte, 64), TraceCount: 1}
+	packed := &pb.Subscriptions{Traces: true, PackedTraces: true}
+	messages := &pb.Subscriptions{Traces: true}
+	if got := host.Subscribed(both, packed); got.TraceCount != 1 || len(got.TraceRecords) != 64 || got.Traces != nil {
+		t.Errorf("packed subscriber: %+v", got)
+	}
+	if got := host.Subscribed(both, messages); got.TraceCount != 0 || got.TraceRecords != nil || len(got.Traces) != 1 {
+		t.Errorf("message subscriber: %+v", got)
+	}
+	only := &pb.Batch{Seq: 2, Traces: []*pb.Trace{{Id: 2}}}
+	if got := host.Subscribed(only, packed); len(got.Traces) != 1 {
+		t.Errorf("packed subscriber, batch with messages only: %+v", got)
+	}
+	if got := host.Subscribed(both, &pb.Subscriptions{PackedTraces: true}); got != nil {
+		t.Errorf("packed_traces without traces: got %+v, want nil", got)
+	}
+}

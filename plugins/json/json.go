@@ -6,11 +6,13 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
@@ -30,6 +32,8 @@ type Plugin struct {
 	enc  *stdjson.Encoder
 
 	devices map[uint32]device // Interface.id → names, from announcements
+	texts   map[string]string // paths and changes, kept once
+	addrs   map[netip.Addr]string
 
 	traces, flows, lines uint64
 	unknownHops          uint64 // hops naming an interface never announced
@@ -42,7 +46,9 @@ type device struct {
 }
 
 // New returns an unconfigured plugin.
-func New() *Plugin { return &Plugin{devices: map[uint32]device{}} }
+func New() *Plugin {
+	return &Plugin{devices: map[uint32]device{}, texts: map[string]string{}, addrs: map[netip.Addr]string{}}
+}
 
 // Describe implements sdk.Plugin.
 func (p *Plugin) Describe() *pb.PluginInfo {
@@ -50,7 +56,7 @@ func (p *Plugin) Describe() *pb.PluginInfo {
 		Name:        "json",
 		Version:     Version,
 		Description: "writes JSON lines for jq: one object per interface, trace (every hop of a packet), flow and statistics",
-		Wants:       &pb.Subscriptions{Traces: true, Flows: true, Stats: true},
+		Wants:       &pb.Subscriptions{Traces: true, PackedTraces: true, Flows: true, Stats: true},
 		Options: []*pb.OptionSpec{
 			{Name: "path", Type: "path", Help: "file to write", Required: true},
 		},
@@ -63,6 +69,9 @@ func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 	p.path = req.GetOptions()["path"]
 	if p.path == "" {
 		return nil, errors.New("json: option path is required (e.g. -o out.jsonl)")
+	}
+	if err := sdk.CheckTraceLayout(req.GetRun()); err != nil {
+		return nil, fmt.Errorf("json: %w", err)
 	}
 	f, err := os.Create(p.path)
 	if err != nil {
@@ -87,11 +96,19 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, r *sdk.Reporter) error 
 			return p.writeError(b, err)
 		}
 	}
-	for _, t := range b.GetTraces() {
-		if err := p.write(p.traceOf(t, r)); err != nil {
-			return p.writeError(b, err)
+	var werr error
+	err := sdk.EachTrace(b, func(t record.TraceView) error {
+		if werr = p.write(p.traceOf(t, r)); werr != nil {
+			return werr
 		}
 		p.traces++
+		return nil
+	})
+	if werr != nil {
+		return p.writeError(b, werr)
+	}
+	if err != nil {
+		return fmt.Errorf("json: batch %d: %w", b.GetSeq(), err)
 	}
 	for _, f := range b.GetFlows() {
 		if err := p.write(flowOf(f)); err != nil {
@@ -273,34 +290,66 @@ func interfaceOf(ifc *pb.Interface) *interfaceLine {
 	}
 }
 
-func (p *Plugin) traceOf(t *pb.Trace, r *sdk.Reporter) *traceLine {
+func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 	l := &traceLine{
-		Type: "trace", ID: t.GetId(), Time: timeString(t.GetTimeUnixNano()), TimeUnixNano: t.GetTimeUnixNano(),
-		TransitNS: t.GetTransitNanos(), Summary: t.GetSummary(), Path: t.GetPath(), FlowID: t.GetFlowId(),
-		Changes: nonNil(t.GetChanges()), Hops: make([]hopLine, 0, len(t.GetHops())),
+		Type: "trace", ID: t.ID(), Time: timeString(t.TimeNanos()), TimeUnixNano: t.TimeNanos(),
+		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.text(t.Path()), FlowID: t.FlowID(),
+		Changes: make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
 	}
-	for _, h := range t.GetHops() {
-		dev, ok := p.devices[h.GetInterfaceId()]
+	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.text(c)) })
+	for i := range t.NumHops() {
+		h := t.Hop(i)
+		dev, ok := p.devices[h.Iface]
 		if !ok {
-			dev = device{name: "if#" + strconv.FormatUint(uint64(h.GetInterfaceId()), 10)}
+			dev = device{name: "if#" + strconv.FormatUint(uint64(h.Iface), 10)}
 			if p.unknownHops == 0 {
-				p.firstUnknown = h.GetInterfaceId()
+				p.firstUnknown = h.Iface
 				if r != nil {
 					r.Warn(fmt.Sprintf("json: trace %d has a hop on interface %d, which was never announced; written as device %q (further ones are only counted)",
-						t.GetId(), h.GetInterfaceId(), dev.name))
+						t.ID(), h.Iface, dev.name))
 				}
 			}
 			p.unknownHops++
 		}
-		tu := h.GetTuple()
+		tu := h.Tuple
 		l.Hops = append(l.Hops, hopLine{
-			Netns: dev.netns, Ifname: dev.ifname, Device: dev.name, InterfaceID: h.GetInterfaceId(),
-			Direction: h.GetDirection(), Time: timeString(h.GetTimeUnixNano()), TimeUnixNano: h.GetTimeUnixNano(),
-			OffsetNS: h.GetTimeUnixNano() - t.GetTimeUnixNano(), Length: h.GetLength(), TTL: h.GetTtl(),
-			Proto: tu.GetProto(), Src: tu.GetSrc(), Dst: tu.GetDst(), Sport: tu.GetSport(), Dport: tu.GetDport(),
+			Netns: dev.netns, Ifname: dev.ifname, Device: dev.name, InterfaceID: h.Iface,
+			Direction: h.Dir.String(), Time: timeString(h.TimeNanos), TimeUnixNano: h.TimeNanos,
+			OffsetNS: h.TimeNanos - t.TimeNanos(), Length: h.OrigLen, TTL: uint32(h.TTL),
+			Proto: tu.ProtoName(), Src: p.addr(tu.Src), Dst: p.addr(tu.Dst), Sport: uint32(tu.SrcPort), Dport: uint32(tu.DstPort),
 		})
 	}
 	return l
+}
+
+// text returns b as a string, the same string for the same bytes: a
+// capture has few distinct paths and changes.
+func (p *Plugin) text(b []byte) string {
+	if s, ok := p.texts[string(b)]; ok {
+		return s
+	}
+	if len(p.texts) >= 4096 {
+		clear(p.texts)
+	}
+	s := string(b)
+	p.texts[s] = s
+	return s
+}
+
+// addr is a.String(), cached; "" for no address.
+func (p *Plugin) addr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	if s, ok := p.addrs[a]; ok {
+		return s
+	}
+	if len(p.addrs) >= 4096 {
+		clear(p.addrs)
+	}
+	s := a.String()
+	p.addrs[a] = s
+	return s
 }
 
 func flowOf(f *pb.Flow) *flowLine {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/ifacetrace/ifacetrace/pcap"
@@ -38,7 +38,24 @@ type Plugin struct {
 	frames  uint64
 	stats   *pb.Stats
 	first   bool              // --dedup first: only the first copy of each trace
-	traces  map[uint64]*trace // comments of traces whose records are still to come
+	traces  map[uint64]trace  // comments of traces whose records are still to come
+	texts   map[string]string // paths and changes, kept once (few distinct ones)
+	scratch []byte
+	comment []byte
+}
+
+// text returns b as a string, the same string for the same bytes: a
+// capture has few distinct paths and changes, and many packets.
+func (p *Plugin) text(b []byte) string {
+	if s, ok := p.texts[string(b)]; ok {
+		return s
+	}
+	if len(p.texts) >= 4096 {
+		clear(p.texts)
+	}
+	s := string(b)
+	p.texts[s] = s
+	return s
 }
 
 // trace is what the comments of a trace's records say.
@@ -48,7 +65,9 @@ type trace struct {
 }
 
 // New returns an unconfigured plugin.
-func New() *Plugin { return &Plugin{ids: map[uint32]int{}, traces: map[uint64]*trace{}} }
+func New() *Plugin {
+	return &Plugin{ids: map[uint32]int{}, traces: map[uint64]trace{}, texts: map[string]string{}}
+}
 
 // Describe implements sdk.Plugin.
 func (p *Plugin) Describe() *pb.PluginInfo {
@@ -56,7 +75,7 @@ func (p *Plugin) Describe() *pb.PluginInfo {
 		Name:        "pcapng",
 		Version:     Version,
 		Description: "writes a pcapng file for Wireshark: one interface per device, direction and drops per frame, the trace id of every copy of a packet in epb_packetid and a comment with its path",
-		Wants:       &pb.Subscriptions{Packets: true, PacketBytes: true, Traces: true, Stats: true},
+		Wants:       &pb.Subscriptions{Packets: true, PacketBytes: true, Traces: true, PackedTraces: true, Stats: true},
 		Options: []*pb.OptionSpec{
 			{Name: "path", Type: "path", Help: "file to write", Required: true},
 			{Name: "dedup", Type: "string", Help: "all: every copy of a packet; first: only its first copy", Default: "all"},
@@ -83,6 +102,9 @@ func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 	}
 	if l := req.GetRun().GetRecordLayout(); l != record.Layout {
 		return nil, fmt.Errorf("pcapng: record layout %d is not supported (this plugin reads %d): use the plugin of the same ifacetrace version", l, record.Layout)
+	}
+	if err := sdk.CheckTraceLayout(req.GetRun()); err != nil {
+		return nil, fmt.Errorf("pcapng: %w", err)
 	}
 	var err error
 	if p.rotate, err = parseRotation(req.GetOptions()); err != nil {
@@ -188,12 +210,24 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 			return err
 		}
 	}
-	for _, tr := range b.Traces {
-		t := &trace{path: tr.Path, left: len(tr.Hops)}
-		if len(tr.Changes) > 0 {
-			t.changes = " [" + strings.Join(tr.Changes, ", ") + "]"
+	err := sdk.EachTrace(b, func(tr record.TraceView) error {
+		t := trace{path: p.text(tr.Path()), left: tr.NumHops()}
+		if tr.NumChanges() > 0 {
+			p.scratch = append(p.scratch[:0], " ["...)
+			tr.Changes(func(c []byte) {
+				if len(p.scratch) > 2 {
+					p.scratch = append(p.scratch, ", "...)
+				}
+				p.scratch = append(p.scratch, c...)
+			})
+			p.scratch = append(p.scratch, ']')
+			t.changes = p.text(p.scratch)
 		}
-		p.traces[tr.Id] = t
+		p.traces[tr.ID()] = t
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pcapng: batch %d: %w", b.Seq, err)
 	}
 	r := record.NewReader(b.Records)
 	var h record.Header
@@ -206,12 +240,24 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		if !ok {
 			break
 		}
-		comment := ""
+		comment := p.comment[:0]
 		if h.TraceID != 0 {
-			if t := p.traces[h.TraceID]; t != nil {
-				comment = fmt.Sprintf("trace %d hop %d/%d: %s%s", h.TraceID, h.Hop, h.Hops, t.path, t.changes)
+			if t, ok := p.traces[h.TraceID]; ok {
+				// "trace ID hop I/N: PATH [CHANGES]", built without allocating.
+				comment = append(comment, "trace "...)
+				comment = strconv.AppendUint(comment, h.TraceID, 10)
+				comment = append(comment, " hop "...)
+				comment = strconv.AppendUint(comment, uint64(h.Hop), 10)
+				comment = append(comment, '/')
+				comment = strconv.AppendUint(comment, uint64(h.Hops), 10)
+				comment = append(comment, ": "...)
+				comment = append(comment, t.path...)
+				comment = append(comment, t.changes...)
+				p.comment = comment
 				if t.left--; t.left <= 0 {
 					delete(p.traces, h.TraceID)
+				} else {
+					p.traces[h.TraceID] = t
 				}
 			}
 			if p.first && h.Hop > 1 {
@@ -228,7 +274,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 			VLANTCI: h.VLANTCI, VLANTPID: h.VLANTPID, VLANValid: h.Status&statusVLANValid != 0,
 			DropCount: uint64(h.Drops), HasDropCount: h.Drops > 0,
 			PacketID: h.TraceID, HasPacketID: h.TraceID != 0,
-			Comment: comment,
+			CommentBytes: comment,
 		}
 		if err := p.w.WritePacket(&pkt); err != nil {
 			return fmt.Errorf("pcapng: write %s: %w", p.path, err)

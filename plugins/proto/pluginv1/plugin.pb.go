@@ -165,13 +165,18 @@ func (x *PluginInfo) GetCredits() uint32 {
 
 // Subscriptions: a plugin receives only what it asks for.
 type Subscriptions struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Packets       bool                   `protobuf:"varint,1,opt,name=packets,proto3" json:"packets,omitempty"`                            // packet records (headers)
-	PacketBytes   bool                   `protobuf:"varint,2,opt,name=packet_bytes,json=packetBytes,proto3" json:"packet_bytes,omitempty"` // with the captured bytes; without, records carry no data
-	Traces        bool                   `protobuf:"varint,3,opt,name=traces,proto3" json:"traces,omitempty"`                              // correlated traces (every copy of one packet)
-	Flows         bool                   `protobuf:"varint,4,opt,name=flows,proto3" json:"flows,omitempty"`                                // flows (traces per conversation), on expiry and at the end
-	Topology      bool                   `protobuf:"varint,5,opt,name=topology,proto3" json:"topology,omitempty"`                          // routing snapshots of the captured namespaces (Batch.routing)
-	Stats         bool                   `protobuf:"varint,6,opt,name=stats,proto3" json:"stats,omitempty"`                                // capture statistics (at least once, at the end)
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Packets     bool                   `protobuf:"varint,1,opt,name=packets,proto3" json:"packets,omitempty"`                            // packet records (headers)
+	PacketBytes bool                   `protobuf:"varint,2,opt,name=packet_bytes,json=packetBytes,proto3" json:"packet_bytes,omitempty"` // with the captured bytes; without, records carry no data
+	Traces      bool                   `protobuf:"varint,3,opt,name=traces,proto3" json:"traces,omitempty"`                              // correlated traces (every copy of one packet)
+	Flows       bool                   `protobuf:"varint,4,opt,name=flows,proto3" json:"flows,omitempty"`                                // flows (traces per conversation), on expiry and at the end
+	Topology    bool                   `protobuf:"varint,5,opt,name=topology,proto3" json:"topology,omitempty"`                          // routing snapshots of the captured namespaces (Batch.routing)
+	Stats       bool                   `protobuf:"varint,6,opt,name=stats,proto3" json:"stats,omitempty"`                                // capture statistics (at least once, at the end)
+	// With traces: receive them packed in Batch.trace_records (the layout
+	// RunInfo.trace_layout names; pcap/record documents layout 1) instead of
+	// as Trace messages. Packed traces cost the host and the plugin a small
+	// fraction of what messages cost; the Go SDK reads both (sdk.EachTrace).
+	PackedTraces  bool `protobuf:"varint,7,opt,name=packed_traces,json=packedTraces,proto3" json:"packed_traces,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -244,6 +249,13 @@ func (x *Subscriptions) GetTopology() bool {
 func (x *Subscriptions) GetStats() bool {
 	if x != nil {
 		return x.Stats
+	}
+	return false
+}
+
+func (x *Subscriptions) GetPackedTraces() bool {
+	if x != nil {
+		return x.PackedTraces
 	}
 	return false
 }
@@ -387,7 +399,10 @@ type RunInfo struct {
 	Filter            string                 `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
 	CommandLine       []string               `protobuf:"bytes,8,rep,name=command_line,json=commandLine,proto3" json:"command_line,omitempty"`
 	// Layout of Batch.records; see pcap/record. 1 in this version.
-	RecordLayout  uint32 `protobuf:"varint,9,opt,name=record_layout,json=recordLayout,proto3" json:"record_layout,omitempty"`
+	RecordLayout uint32 `protobuf:"varint,9,opt,name=record_layout,json=recordLayout,proto3" json:"record_layout,omitempty"`
+	// Layout of Batch.trace_records; see pcap/record (trace.go). 1 in this
+	// version.
+	TraceLayout   uint32 `protobuf:"varint,10,opt,name=trace_layout,json=traceLayout,proto3" json:"trace_layout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +500,13 @@ func (x *RunInfo) GetRecordLayout() uint32 {
 	return 0
 }
 
+func (x *RunInfo) GetTraceLayout() uint32 {
+	if x != nil {
+		return x.TraceLayout
+	}
+	return 0
+}
+
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Warnings      []string               `protobuf:"bytes,1,rep,name=warnings,proto3" json:"warnings,omitempty"`
@@ -549,7 +571,11 @@ type Batch struct {
 	// for every captured namespace before the first trace that passes it, and
 	// again whenever its links, addresses, routes or rules change. A newer
 	// snapshot of a namespace replaces the older one.
-	Routing       []*Routing `protobuf:"bytes,8,rep,name=routing,proto3" json:"routing,omitempty"`
+	Routing []*Routing `protobuf:"bytes,8,rep,name=routing,proto3" json:"routing,omitempty"`
+	// For plugins that asked for packed_traces: the same traces as `traces`
+	// would carry, packed back to back, and how many there are.
+	TraceRecords  []byte `protobuf:"bytes,9,opt,name=trace_records,json=traceRecords,proto3" json:"trace_records,omitempty"`
+	TraceCount    uint32 `protobuf:"varint,10,opt,name=trace_count,json=traceCount,proto3" json:"trace_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,6 +664,20 @@ func (x *Batch) GetRouting() []*Routing {
 		return x.Routing
 	}
 	return nil
+}
+
+func (x *Batch) GetTraceRecords() []byte {
+	if x != nil {
+		return x.TraceRecords
+	}
+	return nil
+}
+
+func (x *Batch) GetTraceCount() uint32 {
+	if x != nil {
+		return x.TraceCount
+	}
+	return 0
 }
 
 // Routing is one namespace's routing state: what the kernel's route lookup
@@ -2616,14 +2656,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05wants\x18\x04 \x01(\v2#.ifacetrace.plugin.v1.SubscriptionsR\x05wants\x12:\n" +
 	"\aoptions\x18\x05 \x03(\v2 .ifacetrace.plugin.v1.OptionSpecR\aoptions\x12\x1a\n" +
 	"\blossless\x18\x06 \x01(\bR\blossless\x12\x18\n" +
-	"\acredits\x18\a \x01(\rR\acredits\"\xac\x01\n" +
+	"\acredits\x18\a \x01(\rR\acredits\"\xd1\x01\n" +
 	"\rSubscriptions\x12\x18\n" +
 	"\apackets\x18\x01 \x01(\bR\apackets\x12!\n" +
 	"\fpacket_bytes\x18\x02 \x01(\bR\vpacketBytes\x12\x16\n" +
 	"\x06traces\x18\x03 \x01(\bR\x06traces\x12\x14\n" +
 	"\x05flows\x18\x04 \x01(\bR\x05flows\x12\x1a\n" +
 	"\btopology\x18\x05 \x01(\bR\btopology\x12\x14\n" +
-	"\x05stats\x18\x06 \x01(\bR\x05stats\"~\n" +
+	"\x05stats\x18\x06 \x01(\bR\x05stats\x12#\n" +
+	"\rpacked_traces\x18\a \x01(\bR\fpackedTraces\"~\n" +
 	"\n" +
 	"OptionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -2636,7 +2677,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03run\x18\x02 \x01(\v2\x1d.ifacetrace.plugin.v1.RunInfoR\x03run\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa2\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x02\n" +
 	"\aRunInfo\x12-\n" +
 	"\x12ifacetrace_version\x18\x01 \x01(\tR\x11ifacetraceVersion\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x0e\n" +
@@ -2646,9 +2687,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\asnaplen\x18\x06 \x01(\rR\asnaplen\x12\x16\n" +
 	"\x06filter\x18\a \x01(\tR\x06filter\x12!\n" +
 	"\fcommand_line\x18\b \x03(\tR\vcommandLine\x12#\n" +
-	"\rrecord_layout\x18\t \x01(\rR\frecordLayout\"/\n" +
+	"\rrecord_layout\x18\t \x01(\rR\frecordLayout\x12!\n" +
+	"\ftrace_layout\x18\n" +
+	" \x01(\rR\vtraceLayout\"/\n" +
 	"\x11ConfigureResponse\x12\x1a\n" +
-	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xea\x02\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xb0\x03\n" +
 	"\x05Batch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12?\n" +
 	"\n" +
@@ -2659,7 +2702,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05stats\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.StatsR\x05stats\x123\n" +
 	"\x06traces\x18\x06 \x03(\v2\x1b.ifacetrace.plugin.v1.TraceR\x06traces\x120\n" +
 	"\x05flows\x18\a \x03(\v2\x1a.ifacetrace.plugin.v1.FlowR\x05flows\x127\n" +
-	"\arouting\x18\b \x03(\v2\x1d.ifacetrace.plugin.v1.RoutingR\arouting\"\xef\x02\n" +
+	"\arouting\x18\b \x03(\v2\x1d.ifacetrace.plugin.v1.RoutingR\arouting\x12#\n" +
+	"\rtrace_records\x18\t \x01(\fR\ftraceRecords\x12\x1f\n" +
+	"\vtrace_count\x18\n" +
+	" \x01(\rR\n" +
+	"traceCount\"\xef\x02\n" +
 	"\aRouting\x12\x14\n" +
 	"\x05netns\x18\x01 \x01(\tR\x05netns\x12\x1f\n" +
 	"\vnetns_inode\x18\x02 \x01(\x04R\n" +

@@ -62,7 +62,7 @@ func Run(t testing.TB, p sdk.Plugin, options map[string]string, run *pb.RunInfo,
 		return res, fmt.Errorf("describe: %w", err)
 	}
 	if run == nil {
-		run = &pb.RunInfo{IfacetraceVersion: "sdktest", Hostname: "sdktest", Os: "Linux", Snaplen: 262144, RecordLayout: record.Layout, StartUnixNano: time.Now().UnixNano()}
+		run = &pb.RunInfo{IfacetraceVersion: "sdktest", Hostname: "sdktest", Os: "Linux", Snaplen: 262144, RecordLayout: record.Layout, TraceLayout: record.TraceLayout, StartUnixNano: time.Now().UnixNano()}
 	}
 	cr, err := pc.Configure(ctx, &pb.ConfigureRequest{Options: options, Run: run})
 	if err != nil {
@@ -92,6 +92,9 @@ func Run(t testing.TB, p sdk.Plugin, options map[string]string, run *pb.RunInfo,
 	}()
 	for i, b := range batches {
 		b = host.Subscribed(b, res.Info.GetWants())
+		if b == nil {
+			continue
+		}
 		if b.Seq == 0 {
 			b.Seq = uint64(i + 1)
 		}
