@@ -376,7 +376,9 @@ type fanout struct {
 	view    *view
 	ui      *terminal
 	seq     uint64
-	bufs    buffers
+	// Recycled memory of records and of packed traces, kept apart so that
+	// each comes back at the size its kind needs.
+	recBufs, traceBufs buffers
 
 	// messages: some plugin wants traces as Trace messages rather than
 	// packed; decided on the first batch (plugins are fixed by then).
@@ -426,14 +428,14 @@ func (f *fanout) send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, 
 			})
 		}
 	}
-	// The plugins share the batch's memory, read-only; it comes back to
-	// f.bufs once the last of them has handed it to gRPC (or dropped it).
+	// The plugins share the batch's memory, read-only; it comes back
+	// once the last of them has handed it to gRPC (or dropped it).
 	refs := new(atomic.Int32)
 	refs.Store(1)
 	release := func() {
 		if refs.Add(-1) == 0 {
-			f.bufs.put(recs)
-			f.bufs.put(traces)
+			f.recBufs.put(recs)
+			f.traceBufs.put(traces)
 		}
 	}
 	for _, p := range f.plugins {
@@ -443,7 +445,7 @@ func (f *fanout) send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, 
 		}
 	}
 	release()
-	return f.bufs.get(), f.bufs.get()
+	return f.recBufs.get(), f.traceBufs.get()
 }
 
 // buffers recycles the memory of batches: a fresh buffer for every batch

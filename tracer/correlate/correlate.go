@@ -148,7 +148,13 @@ type Correlator struct {
 	changes []string
 	chEnd   []int
 	intern  interner
-	stats   Stats
+
+	// Drain's output, reused by the next Drain.
+	outTr []*Trace
+	outT  []Trace
+	outH  []Hop
+	outCh []string
+	stats Stats
 }
 
 type source struct {
@@ -614,9 +620,8 @@ func (c *Correlator) close(ti int32) {
 // annotated with their trace, and returns the traces closed since the last
 // Drain. Traces come before or with the records that refer to them.
 //
-// The traces are the caller's. They are allocated together, a few
-// allocations per call whatever their number: holding on to one of them
-// keeps the memory of all the traces of the same call.
+// The traces, their hops and changes are valid until the next Drain, which
+// reuses their memory: a caller that keeps one copies what it needs.
 func (c *Correlator) Drain(dst []byte) (records []byte, count int, traces []*Trace) {
 	if len(c.done) > 0 {
 		traces = c.closedTraces()
@@ -648,16 +653,16 @@ func (c *Correlator) Drain(dst []byte) (records []byte, count int, traces []*Tra
 }
 
 // closedTraces builds the Traces of the traces closed since the last Drain, in
-// the order they closed: three allocations (four if any has changes) for
-// all of them.
+// the order they closed, in memory the previous Drain's traces used: a
+// fresh Trace per packet would be most of what correlation allocates.
 func (c *Correlator) closedTraces() []*Trace {
 	nh := 0
 	for _, ti := range c.done {
 		nh += int(c.traces.at(ti).n)
 	}
-	out := make([]*Trace, len(c.done))
-	trs := make([]Trace, len(c.done))
-	hops := make([]Hop, nh)
+	out := reuse(&c.outTr, len(c.done))
+	trs := reuse(&c.outT, len(c.done))
+	hops := reuse(&c.outH, nh)
 	c.changes, c.chEnd = c.changes[:0], c.chEnd[:0]
 	for k, ti := range c.done {
 		t := c.traces.at(ti)
@@ -687,7 +692,8 @@ func (c *Correlator) closedTraces() []*Trace {
 		out[k] = tr
 	}
 	if len(c.changes) > 0 {
-		all := slices.Clone(c.changes)
+		all := reuse(&c.outCh, len(c.changes))
+		copy(all, c.changes)
 		clear(c.changes)
 		from := 0
 		for k, to := range c.chEnd {
@@ -699,6 +705,16 @@ func (c *Correlator) closedTraces() []*Trace {
 	}
 	c.done = c.done[:0]
 	return out
+}
+
+// reuse returns (*buf)[:n], cleared, growing *buf when it is too short.
+func reuse[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n, n+n/4)
+	}
+	b := (*buf)[:n]
+	clear(b)
+	return b
 }
 
 // record decodes sg's record, in its chunk, into h and returns its data.

@@ -68,6 +68,7 @@ type Table struct {
 	flows  map[uint64]*Flow
 	nextID uint64
 	stats  Stats
+	steps  []Step // scratch for Add
 }
 
 type entry struct {
@@ -138,20 +139,20 @@ func (t *Table) Add(tr *correlate.Trace) (id uint64, evicted []*Flow) {
 	if last := tr.Hops[len(tr.Hops)-1].TimeNanos; last > f.Last {
 		f.Last = last
 	}
-	steps := make([]Step, len(tr.Hops))
-	for k, h := range tr.Hops {
-		steps[k] = Step{h.Iface, h.Dir}
+	t.steps = t.steps[:0]
+	for _, h := range tr.Hops {
+		t.steps = append(t.steps, Step{h.Iface, h.Dir})
 	}
 	found := false
 	for k := range f.Paths {
-		if f.Paths[k].Reverse == !fwd && slices.Equal(f.Paths[k].Steps, steps) {
+		if f.Paths[k].Reverse == !fwd && slices.Equal(f.Paths[k].Steps, t.steps) {
 			f.Paths[k].Count++
 			found = true
 			break
 		}
 	}
 	if !found && len(f.Paths) < maxPaths {
-		f.Paths = append(f.Paths, Path{Steps: steps, Reverse: !fwd, Count: 1})
+		f.Paths = append(f.Paths, Path{Steps: slices.Clone(t.steps), Reverse: !fwd, Count: 1})
 	}
 	for _, c := range tr.Changes {
 		if len(f.NAT) < maxNAT && !slices.Contains(f.NAT, c) {

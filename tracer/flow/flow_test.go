@@ -86,3 +86,16 @@ func TestExpiryAndBounds(t *testing.T) {
 		t.Errorf("evicted %d, stats %+v", evicted, st)
 	}
 }
+
+// TestAddAllocs pins that a trace of a known flow on a known path costs
+// no allocation.
+func TestAddAllocs(t *testing.T) {
+	tb := NewTable(Config{Timeout: time.Minute, MaxFlows: 16})
+	a, b := tup("10.200.1.2", 40000, "10.200.2.2", 9), tup("10.200.2.1", 40000, "10.200.2.2", 9)
+	tr := trace(1, a, a, b)
+	tr.Changes = []string{"SNAT 10.200.1.2→10.200.2.1"}
+	tb.Add(tr)
+	if n := testing.AllocsPerRun(1000, func() { tb.Add(tr) }); n != 0 {
+		t.Errorf("Add of a trace of a known flow: %v allocations, want 0", n)
+	}
+}
