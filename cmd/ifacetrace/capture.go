@@ -457,7 +457,7 @@ type buffers struct {
 
 // maxFreeBuffers bounds what buffers keeps: more than the plugins' queues
 // hold at once is garbage.
-const maxFreeBuffers = 256
+const maxFreeBuffers = 8
 
 func (p *buffers) get() []byte {
 	p.mu.Lock()

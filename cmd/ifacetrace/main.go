@@ -12,12 +12,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
 )
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT says
+// otherwise: the garbage collector works harder as the heap nears it, so
+// a capture that runs for days under overload stays bounded. The
+// correlator's own bounds (held bytes, pending sightings, open traces)
+// keep what is live well below it.
+const memoryLimit = 200 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	stopProfile := func() {}
 	if len(os.Args) < 2 || os.Args[1] != pluginServeName { // plugins profile themselves
 		stopProfile = startProfile("")

@@ -101,7 +101,11 @@ func (p *pipeline) Tick(t time.Time) error {
 
 // finish releases everything still held and ends every flow.
 func (p *pipeline) finish() {
-	p.corr.Flush()
+	// In steps, each its own batch: one batch of everything held would be
+	// the largest allocation of the run.
+	for p.corr.FlushStep() {
+		p.emit(time.Now().UnixNano(), false)
+	}
 	p.emit(time.Now().UnixNano(), true)
 }
 

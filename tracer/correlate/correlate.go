@@ -25,11 +25,13 @@ type Config struct {
 	// oldest is closed early: an eviction.
 	MaxTraces int
 	// MaxPending bounds the sightings waiting for the merge (default
-	// 1048576). When full, the oldest is processed without waiting: a
+	// 524288). When full, the oldest is processed without waiting: a
 	// forced release.
 	MaxPending int
-	// MaxBytes bounds the captured bytes held (default 256 MiB). Beyond
-	// it, the oldest half of the open traces is closed early (evictions).
+	// MaxBytes bounds the captured bytes held (default 96 MiB: a 100ms
+	// window of small packets at a million sightings per second holds
+	// about 15 MiB). Beyond it, the oldest half of the open traces is
+	// closed early (evictions).
 	MaxBytes int
 	// MaxCandidates bounds how many open traces with the same fingerprint a
 	// sighting is compared with, newest first (default and maximum 64).
@@ -47,10 +49,10 @@ func (c Config) withDefaults() Config {
 		c.MaxTraces = 1 << 18
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 1 << 20
+		c.MaxPending = 1 << 19
 	}
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = 256 << 20
+		c.MaxBytes = 96 << 20
 	}
 	if c.MaxCandidates <= 0 {
 		c.MaxCandidates = 64
@@ -376,6 +378,26 @@ func (c *Correlator) Flush() {
 	mark := c.mark
 	c.advanceTo(math.MaxInt64)
 	c.mark = mark
+}
+
+// FlushStep is Flush in pieces, for callers that Drain after each step so
+// that the end of a capture is not one batch of everything still held (a
+// window of traces and more, tens of megabytes at high rates). Each step
+// moves the merge half a window past the oldest sighting still waiting
+// (or past where it stands). It returns false once everything is
+// released: the last step was a Flush.
+func (c *Correlator) FlushStep() bool {
+	w := c.mark
+	if c.merge.n > 0 {
+		w = max(w, c.merge.min().time)
+	}
+	step := max(c.window/2, 1)
+	if c.merge.n == 0 && c.open == 0 || w > math.MaxInt64-step {
+		c.Flush()
+		return false
+	}
+	c.advanceTo(w + step)
+	return true
 }
 
 func (c *Correlator) advanceTo(w int64) {

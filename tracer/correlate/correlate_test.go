@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"math/rand"
 	"net"
 	"slices"
@@ -410,5 +411,65 @@ func TestLostCopyIsNotContinued(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int{2, 4}, got); diff != "" {
 		t.Errorf("hops per trace (-want +got):\n%s", diff)
+	}
+}
+
+// TestFlushStep: flushing in steps releases what Flush releases, in the
+// same order with the same traces, in batches of about half a window.
+func TestFlushStep(t *testing.T) {
+	const packets = 2000
+	frames := make([][]byte, packets)
+	for i := range frames {
+		frames[i] = echo4(t, "10.200.1.2", "10.200.2.2", 64, uint16(i), 7, uint16(i), macA)
+	}
+	load := func() *Correlator {
+		c := New(Config{Window: 10 * time.Millisecond})
+		c.AddSource(1, t0)
+		c.AddSource(2, t0)
+		var a, b []byte
+		for i, f := range frames {
+			at := t0 + int64(i)*int64(20*time.Microsecond) // 40ms of traffic
+			a = record.Append(a, record.Header{Iface: 1, Dir: record.DirIn, TimeNanos: at, HAType: arphrdEther}, f)
+			b = record.Append(b, record.Header{Iface: 2, Dir: record.DirOut, TimeNanos: at + 1000, HAType: arphrdEther}, f)
+		}
+		if err := c.Add(1, a, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Add(2, b, t0); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := load()
+	c.Flush()
+	wantRecs, wantTraces := drain(t, c)
+	var want []string
+	for _, tr := range wantTraces {
+		want = append(want, fmt.Sprint(tr.ID, path(tr)))
+	}
+
+	c = load()
+	var gotRecs []record.Header
+	var got []string
+	steps, most := 0, 0
+	for more := true; more; {
+		more = c.FlushStep()
+		recs, trs := drain(t, c)
+		gotRecs = append(gotRecs, recs...)
+		for _, tr := range trs {
+			got = append(got, fmt.Sprint(tr.ID, path(tr)))
+		}
+		steps++
+		most = max(most, len(trs))
+	}
+	if diff := cmp.Diff(wantRecs, gotRecs); diff != "" {
+		t.Errorf("records (-Flush +FlushStep):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("traces (-Flush +FlushStep):\n%s", diff)
+	}
+	// 40ms of packets, steps of 5ms: about 250 traces per step, not 2000.
+	if steps < 8 || most > packets/4 {
+		t.Errorf("%d steps, at most %d traces in one: not released in pieces", steps, most)
 	}
 }
