@@ -256,7 +256,9 @@ func waitNoChildren(d time.Duration) []int {
 
 func TestEcho(t *testing.T) {
 	u := newUI(t)
-	p := start(t, spec(map[string]string{"mode": "echo"}), u)
+	s := spec(map[string]string{"mode": "echo"})
+	s.Queue = 32 // room for every batch: this test is not about losing them
+	p := start(t, s, u)
 	if p.Info.GetName() != "testplugin" || p.Info.GetLossless() {
 		t.Errorf("Info = %v; want the plugin's Describe (name testplugin, not lossless)", p.Info)
 	}
