@@ -449,22 +449,25 @@ func (f *fanout) send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, 
 }
 
 // buffers recycles the memory of batches: a fresh buffer for every batch
-// costs page faults and clearing, a copy costs as much again.
+// costs page faults and clearing, growing one from nothing costs copies,
+// and a copy of each batch costs as much again.
 type buffers struct {
 	mu   sync.Mutex
 	free [][]byte
+	size int // capacity for a new buffer: the largest batch lately
 }
 
-// maxFreeBuffers bounds what buffers keeps: more than the plugins' queues
-// hold at once is garbage.
-const maxFreeBuffers = 8
+// maxFreeBuffers bounds the spare buffers kept. Batches come back as fast
+// as they go out unless a plugin falls behind, and spare megabytes are
+// heap the garbage collector works to keep under the memory limit.
+const maxFreeBuffers = 4
 
 func (p *buffers) get() []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.free)
 	if n == 0 {
-		return nil
+		return make([]byte, 0, p.size)
 	}
 	b := p.free[n-1]
 	p.free = p.free[:n-1]
@@ -477,7 +480,9 @@ func (p *buffers) put(b []byte) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.free) < maxFreeBuffers {
+	// Follow the batches' size, up and (slowly) down.
+	p.size = max(len(b)+len(b)/4, p.size-p.size/16)
+	if len(p.free) < maxFreeBuffers && cap(b) >= p.size/2 {
 		p.free = append(p.free, b)
 	}
 }
