@@ -28,7 +28,24 @@ type Options struct {
 	// is that expression, for display.
 	Filter     []afpacket.Instruction
 	FilterExpr string
+	// Spool bounds the backlog file that keeps the rings drained while
+	// delivery falls behind (default 1 GiB; negative: no spool, readers
+	// wait for delivery). SpoolDir is where it goes (default os.TempDir).
+	Spool    int64
+	SpoolDir string
+	// NormalPriority delivers at the priority of the rest of the process.
+	// By default delivery (correlation and output) runs on a thread with
+	// the SCHED_IDLE policy: when the host is busy, it waits for idle CPU
+	// while the readers keep the rings drained into the backlog.
+	NormalPriority bool
 }
+
+// DefaultSpool is the default bound of the backlog file.
+const DefaultSpool = 1 << 30
+
+// backlogMemory is the record bytes the backlog keeps in memory before it
+// spools: a few ring blocks.
+const backlogMemory = 16 << 20
 
 // Space is a namespace to capture in, with the devices it has now. Its
 // Entry.Path is "" for the caller's own namespace, which needs no setns.
@@ -64,6 +81,11 @@ type Plan struct {
 	NumBlocks   int
 	Filter      []afpacket.Instruction
 	FilterExpr  string
+	Spool       int64 // bytes; 0: no spool
+	SpoolDir    string
+	Idle        bool // deliver on a SCHED_IDLE thread
+
+	backlogMem int // record bytes the backlog keeps in memory; 0: backlogMemory
 }
 
 // DefaultBufferSize is the ring size of each socket.
@@ -97,6 +119,13 @@ func NewPlan(o Options, spaces []Space) (*Plan, error) {
 		Follow: o.Follow, Interfaces: o.Interfaces, Promiscuous: o.Promiscuous,
 		SnapLen: o.SnapLen, Count: o.Count, Duration: o.Duration, BlockSize: blockSize,
 		Filter: o.Filter, FilterExpr: o.FilterExpr,
+		Spool: o.Spool, SpoolDir: o.SpoolDir, Idle: !o.NormalPriority,
+	}
+	switch {
+	case p.Spool == 0:
+		p.Spool = DefaultSpool
+	case p.Spool < 0:
+		p.Spool = 0
 	}
 	if p.SnapLen == 0 {
 		p.SnapLen = 262144

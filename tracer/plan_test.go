@@ -33,8 +33,8 @@ func TestNewPlanAny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Plan{Namespaces: []NSPlan{{Sockets: []SocketPlan{{Device: "any"}}}}, SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32}
-	if diff := cmp.Diff(want, p); diff != "" {
+	want := &Plan{Namespaces: []NSPlan{{Sockets: []SocketPlan{{Device: "any"}}}}, SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32, Spool: DefaultSpool, Idle: true}
+	if diff := cmp.Diff(want, p, cmp.AllowUnexported(Plan{})); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 	if s := p.String(); !strings.Contains(s, "on any") || !strings.Contains(s, "snaplen 262144") {
@@ -43,7 +43,8 @@ func TestNewPlanAny(t *testing.T) {
 }
 
 func TestNewPlanDevices(t *testing.T) {
-	p, err := NewPlan(Options{Interfaces: []string{"veth1", "br0", "veth1"}, Promiscuous: true, SnapLen: 128, Count: 5, BufferSize: 3 << 20}, devs("lo", "br0", "veth1"))
+	p, err := NewPlan(Options{Interfaces: []string{"veth1", "br0", "veth1"}, Promiscuous: true, SnapLen: 128, Count: 5, BufferSize: 3 << 20,
+		Spool: -1, SpoolDir: "/var/tmp", NormalPriority: true}, devs("lo", "br0", "veth1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +56,9 @@ func TestNewPlanDevices(t *testing.T) {
 		Count:       5,
 		BlockSize:   1 << 20,
 		NumBlocks:   3,
+		SpoolDir:    "/var/tmp",
 	}
-	if diff := cmp.Diff(want, p); diff != "" {
+	if diff := cmp.Diff(want, p, cmp.AllowUnexported(Plan{})); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }

@@ -77,6 +77,7 @@ type Stats struct {
 	Namespaces int
 	Devices    []DeviceStats // by interface id
 	Sockets    []SocketStats
+	Backlog    BacklogStats // what waited between the readers and delivery
 }
 
 // Drops is the total of the sockets' kernel drops.

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/afpacket"
@@ -37,6 +40,7 @@ type Session struct {
 	wg      sync.WaitGroup
 	batches chan *Batch
 	free    chan []byte
+	backlog *backlog
 	wctx    context.Context
 }
 
@@ -209,6 +213,27 @@ func (s *Session) Devices() []Device {
 // plan's count or duration is reached, or sink fails. Frames captured before
 // the stop are delivered; the sockets are closed when Run returns.
 func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
+	if !s.plan.Idle {
+		return s.run(ctx, sink)
+	}
+	type result struct {
+		st  Stats
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		// The thread stays locked: it ends with this goroutine, and its
+		// scheduling policy with it.
+		runtime.LockOSThread()
+		idleThread()
+		st, err := s.run(ctx, sink)
+		done <- result{st, err}
+	}()
+	r := <-done
+	return r.st, r.err
+}
+
+func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.plan.Duration > 0 {
@@ -219,8 +244,40 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	wctx, wcancel := context.WithCancel(context.Background())
 	defer wcancel()
 	s.wctx = wctx
-	s.batches = make(chan *Batch, 16)
+	s.batches = make(chan *Batch, 4)
 	s.free = make(chan []byte, 32)
+	mem := s.plan.backlogMem
+	if mem == 0 {
+		mem = backlogMemory
+	}
+	s.backlog = newBacklog(mem, s.plan.SpoolDir, s.plan.Spool)
+	defer s.backlog.release()
+	var backlogErr atomic.Pointer[error]
+	go func() {
+		// Backlog → delivery, in order, reading spooled records back.
+		defer close(s.batches)
+		for {
+			var buf []byte
+			select {
+			case buf = <-s.free:
+			default:
+			}
+			b, err := s.backlog.pop(buf)
+			if err != nil {
+				backlogErr.Store(&err)
+				cancel()
+				for { // drop the rest, so that no reader waits for room
+					if b, err := s.backlog.pop(nil); b == nil && err == nil {
+						return
+					}
+				}
+			}
+			if b == nil {
+				return
+			}
+			s.batches <- b
+		}
+	}()
 
 	s.mu.Lock()
 	for _, sp := range s.order {
@@ -234,7 +291,7 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 			s.follow(ctx)
 		}()
 	}
-	go func() { s.wg.Wait(); close(s.batches) }()
+	go func() { s.wg.Wait(); s.backlog.close() }()
 
 	// Stopping: wait until the kernel retires partly filled blocks, then wake
 	// the readers; they deliver what the rings hold and end.
@@ -272,7 +329,7 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 		case now := <-tick.C:
 			// Only when nothing is queued is the wall clock a fair bound
 			// on what the sockets may still deliver.
-			if ticker != nil && runErr == nil && len(s.batches) == 0 {
+			if ticker != nil && runErr == nil && len(s.batches) == 0 && s.backlog.empty() {
 				if err := ticker.Tick(now); err != nil {
 					runErr = fmt.Errorf("deliver: %w", err)
 					stop()
@@ -315,7 +372,11 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	if len(rest) > 0 && runErr == nil {
 		runErr = sink.Deliver(&Batch{Devices: rest})
 	}
+	if p := backlogErr.Load(); p != nil && runErr == nil {
+		runErr = *p
+	}
 	st := s.stats(sightings, counts)
+	st.Backlog = s.backlog.Stats()
 	wcancel() // device watches end before their netlink handles close
 	s.close()
 	return st, runErr
@@ -499,8 +560,13 @@ func (s *Session) read(so *sock) error {
 		if so.n == 0 {
 			return
 		}
-		s.batches <- &Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano()}
-		so.buf, so.n = newBuf(), 0
+		reuse := s.backlog.push(&Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano()})
+		if reuse != nil {
+			so.buf = reuse[:0]
+		} else {
+			so.buf = newBuf()
+		}
+		so.n = 0
 	}
 	fn := func(p *afpacket.Packet) { s.append(so, p) }
 	for {
@@ -627,4 +693,11 @@ func (sp *space) closeTopo() {
 			sp.topo.Close()
 		}
 	})
+}
+
+// idleThread puts the calling thread under the SCHED_IDLE policy (its
+// children reset to the default): it runs only when a CPU has nothing else
+// to do. Best effort: without it delivery runs at normal priority.
+func idleThread() {
+	unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_IDLE, Flags: unix.SCHED_FLAG_RESET_ON_FORK}, 0)
 }

@@ -34,6 +34,8 @@ import (
 //	IFACETRACE_BENCH_RUNS   runs per tool (default 5), tools alternating
 //	IFACETRACE_BENCH_SECS   seconds of traffic per run (default 3)
 //	IFACETRACE_BENCH_ONLY   run only "udp" or "tcp"
+//	IFACETRACE_BENCH_TOOLS  run only these tools (names as in the table,
+//	                        comma-separated), e.g. for profiling one
 //	IFACETRACE_BENCH_INPUT  BenchmarkOffline's input file: written there when
 //	                        missing, reused when present
 
@@ -174,10 +176,21 @@ func BenchmarkVersusTcpdump(b *testing.B) {
 			continue
 		}
 		results := map[string][]benchResult{}
+		tools := benchTools
+		if only := os.Getenv("IFACETRACE_BENCH_TOOLS"); only != "" {
+			tools = nil
+			for _, t := range benchTools {
+				for name := range strings.SplitSeq(only, ",") {
+					if t.name == name {
+						tools = append(tools, t)
+					}
+				}
+			}
+		}
 		for run := range runs {
-			for i := range benchTools {
+			for i := range tools {
 				// Alternate the order, so no tool always runs first.
-				tool := benchTools[(i+run)%len(benchTools)]
+				tool := tools[(i+run)%len(tools)]
 				r := benchRun(b, l, self, dir, traffic, tool, secs)
 				results[tool.name] = append(results[tool.name], r)
 			}
@@ -403,6 +416,9 @@ func reportBench(b *testing.B, traffic string, secs, runs int, results map[strin
 	fmt.Fprintf(&w, "\n%s traffic, %d s per run, median of %d runs, tools alternating\n\n", strings.ToUpper(traffic), secs, runs)
 	fmt.Fprintf(&w, "| tool | %s | × tcpdump | copies captured / expected | × tcpdump | kernel drops | plugin batches lost | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n", unit)
 	for _, t := range benchTools {
+		if len(results[t.name]) == 0 {
+			continue // not run (IFACETRACE_BENCH_TOOLS)
+		}
 		fwd := med(t.name, func(r benchResult) float64 { return r.forwarded })
 		frac := med(t.name, func(r benchResult) float64 {
 			if r.expected == 0 {

@@ -40,6 +40,9 @@ func captureFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write `FILE` (repeatable); its extension picks the plugin: .pcapng, .jsonl (or .json)"},
 		&cli.StringSliceFlag{Name: "netns", Usage: netnsUsage},
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
+		&cli.StringFlag{Name: "spool", Usage: "while correlation falls behind, keep the rings drained into a backlog file of up to `SIZE` (default 1G; 0: none, frames wait in the rings)"},
+		&cli.StringFlag{Name: "spool-dir", Usage: "put the backlog file in `DIR` (default $TMPDIR or /tmp); it is unlinked at once"},
+		&cli.BoolFlag{Name: "normal-priority", Usage: "correlate at normal CPU priority; by default correlation and output yield to everything else on a busy host, and catch up from the backlog"},
 		&cli.StringSliceFlag{Name: "plugin", Usage: "run plugin `NAME[:key=value,...]` (repeatable): a built-in, ifacetrace-plugin-NAME on the plugin path, or a path; sha256=HEX pins its binary"},
 		&cli.StringFlag{Name: "dedup", Usage: "`MODE` for pcapng outputs: all (every copy, default) or first (only the first copy of each packet)", Value: "all"},
 		&cli.StringFlag{Name: "rotate-size", Usage: "pcapng outputs: start a new file every `SIZE` (e.g. 100M, 1G; like dumpcap -b filesize)"},
@@ -66,6 +69,19 @@ func options(c *cli.Context) (tracer.Options, []netns.Entry, error) {
 	if o.SnapLen < 0 || o.Count < 0 || o.Duration < 0 || o.BufferSize < 0 {
 		return o, nil, usagef("--snaplen, --count, --duration and --buffer-size must not be negative")
 	}
+	switch v := c.String("spool"); v {
+	case "":
+	case "0":
+		o.Spool = -1
+	default:
+		n, err := parseSize(v)
+		if err != nil {
+			return o, nil, usagef("--spool %s: %v", v, err)
+		}
+		o.Spool = n
+	}
+	o.SpoolDir = c.String("spool-dir")
+	o.NormalPriority = c.Bool("normal-priority")
 	entries, follow, err := selectNamespaces(c.StringSlice("netns"))
 	o.Follow = follow
 	return o, entries, err
@@ -146,6 +162,9 @@ func captureAction(c *cli.Context) error {
 	}
 	start := time.Now()
 	ui := &terminal{stdout: bufio.NewWriter(stdout), stderr: stderr}
+	for i := range outs {
+		outs[i].Idle = plan.Idle // plugins yield the CPU as correlation does
+	}
 	out, err := startOutputs(c.Context, outs, runInfo(plan.SnapLen, expr, start), ui)
 	if err != nil {
 		sess.Close()
@@ -506,11 +525,19 @@ func counters(c map[string]uint64) string {
 func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.Spec, results []host.Result, took time.Duration, names []string) {
 	fmt.Fprintf(w, "ifacetrace: %d sightings in %s", st.Sightings, took.Round(time.Millisecond))
 	if d := st.Drops(); d > 0 {
-		fmt.Fprintf(w, ", %d DROPPED by the kernel (ring full: raise -B or lower -s)", d)
+		fmt.Fprintf(w, ", %d DROPPED by the kernel (ring full: raise -B or --spool, or lower -s)", d)
 	} else {
 		fmt.Fprint(w, ", none dropped by the kernel")
 	}
 	fmt.Fprintln(w)
+	if bs := st.Backlog; bs.SpooledBatches > 0 || bs.Waits > 0 {
+		fmt.Fprintf(w, "ifacetrace: correlation fell behind the capture: up to %d MiB waited, %d MiB went through the backlog file",
+			bs.PeakBytes>>20, bs.SpooledBytes>>20)
+		if bs.Waits > 0 {
+			fmt.Fprintf(w, "; it was full %d times (raise --spool)", bs.Waits)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "ifacetrace: %d packets (traces), %d seen on more than one device; %d flows", cs.Traces, cs.MultiHopTraces, cs.Flows)
 	if cs.EvictedTraces > 0 {
 		fmt.Fprintf(w, "; %d traces closed early because %d were open (raise --max-traces)", cs.EvictedTraces, cs.MaxTraces)

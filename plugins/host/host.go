@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/ifacetrace/ifacetrace/pcap"
@@ -38,6 +39,9 @@ type Spec struct {
 	Credential *syscall.Credential
 	// SHA256, when set, is the hex digest Cmd[0] must have.
 	SHA256 string
+	// Idle runs the plugin under the SCHED_IDLE policy: it gets only CPU
+	// that nothing else wants, like the correlation that feeds it.
+	Idle bool
 }
 
 // UI receives what plugins say.
@@ -378,6 +382,11 @@ func (p *Plugin) start(ctx context.Context) (plugin.ClientProtocol, error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
+		if p.Spec.Idle {
+			// Inherited by the process forked from this thread, which
+			// does nothing else but wait.
+			unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
+		}
 		c, err := p.client.Client()
 		done <- result{c, err}
 		for !p.client.Exited() {

@@ -1,0 +1,126 @@
+package tracer
+
+import (
+	"bytes"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+func backlogBatch(i, size int) *Batch {
+	return &Batch{Source: i % 3, Count: i, Records: bytes.Repeat([]byte{byte(i)}, size)}
+}
+
+// The backlog hands batches out in the order they came, with their
+// records, whether it kept them in memory or spooled them; the spool
+// starts over once read back, and its file is gone from the directory.
+func TestBacklogOrderAndSpool(t *testing.T) {
+	dir := t.TempDir()
+	bl := newBacklog(4096, dir, 1<<20)
+	const n = 200
+	reused := 0
+	for i := range n {
+		if reuse := bl.push(backlogBatch(i, 1000+i)); reuse != nil {
+			reused++
+			if len(reuse) != 1000+i {
+				t.Fatalf("batch %d: %d bytes handed back for reuse, want %d", i, len(reuse), 1000+i)
+			}
+		}
+	}
+	if reused == 0 || reused > n-3 {
+		t.Fatalf("%d of %d batches spooled: want most, but not those that fit in memory", reused, n)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spool left a name in %s: %v", dir, ents)
+	}
+	bl.close()
+	var buf []byte
+	for i := range n {
+		b, err := bl.pop(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == nil {
+			t.Fatalf("backlog ended after %d of %d batches", i, n)
+		}
+		if b.Count != i || b.Source != i%3 || !bytes.Equal(b.Records, bytes.Repeat([]byte{byte(i)}, 1000+i)) {
+			t.Fatalf("batch %d came back as count %d, source %d, %d bytes", i, b.Count, b.Source, len(b.Records))
+		}
+	}
+	if b, err := bl.pop(nil); b != nil || err != nil {
+		t.Fatalf("after the last batch: %v, %v", b, err)
+	}
+	st := bl.Stats()
+	if st.SpooledBatches != uint64(reused) || st.PeakBytes < 100000 || bl.wOff != 0 {
+		t.Errorf("stats %+v, spool at %d after catching up", st, bl.wOff)
+	}
+	bl.release()
+}
+
+// With memory and spool full, push waits until pop makes room.
+func TestBacklogFullWaits(t *testing.T) {
+	bl := newBacklog(1000, t.TempDir(), 2000)
+	bl.push(backlogBatch(0, 1000)) // memory
+	bl.push(backlogBatch(1, 1000)) // spool
+	bl.push(backlogBatch(2, 1000)) // spool, now full
+	var wg sync.WaitGroup
+	pushed := make(chan struct{})
+	wg.Go(func() {
+		bl.push(backlogBatch(3, 1000))
+		close(pushed)
+	})
+	select {
+	case <-pushed:
+		t.Fatal("push did not wait with memory and spool full")
+	case <-time.After(100 * time.Millisecond):
+	}
+	for i := range 4 {
+		b, err := bl.pop(nil)
+		if err != nil || b == nil || b.Count != i {
+			t.Fatalf("pop %d: %v %v", i, b, err)
+		}
+	}
+	wg.Wait()
+	if st := bl.Stats(); st.Waits == 0 {
+		t.Errorf("Waits = 0 after a push waited")
+	}
+	bl.release()
+}
+
+// Without a spool (size 0) the backlog only holds its memory's worth.
+func TestBacklogNoSpool(t *testing.T) {
+	bl := newBacklog(1000, t.TempDir(), 0)
+	bl.push(backlogBatch(0, 1000))
+	done := make(chan struct{})
+	go func() { bl.push(backlogBatch(1, 10)); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("push did not wait without a spool")
+	case <-time.After(100 * time.Millisecond):
+	}
+	bl.pop(nil)
+	<-done
+	if bl.Stats().SpooledBatches != 0 {
+		t.Error("spooled without a spool")
+	}
+}
+
+// An unusable spool directory is not fatal: readers wait, as without one.
+func TestBacklogBadSpoolDir(t *testing.T) {
+	bl := newBacklog(10, "/nonexistent/dir", 1<<20)
+	bl.push(backlogBatch(0, 100))
+	done := make(chan struct{})
+	go func() { bl.push(backlogBatch(1, 100)); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	if b, _ := bl.pop(nil); b == nil || b.Count != 0 {
+		t.Fatal("first batch lost")
+	}
+	<-done
+	if b, _ := bl.pop(nil); b == nil || b.Count != 1 {
+		t.Fatal("second batch lost")
+	}
+	if bl.err == nil {
+		t.Error("no error recorded for the spool")
+	}
+}
