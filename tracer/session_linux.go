@@ -36,6 +36,8 @@ type Session struct {
 
 	watchErr atomic.Pointer[error]
 
+	trimWindow int64 // > 0: readers trim later copies (TrimLaterCopies)
+
 	// Set by Run.
 	wg      sync.WaitGroup
 	batches chan *Batch
@@ -66,7 +68,8 @@ type sock struct {
 	gen     uint64
 	buf     []byte
 	n       int
-	retired atomic.Bool // its namespace is gone: close as soon as it ends
+	retired atomic.Bool  // its namespace is gone: close as soon as it ends
+	copies  *firstCopies // set when later copies are trimmed
 }
 
 // PermissionHint is the advice given when capturing is not permitted.
@@ -547,6 +550,9 @@ func account(b *Batch, limit int, counts []uint64) []uint64 {
 // read is one socket's loop: ring blocks → records → batches. It returns
 // nil when woken for shutdown.
 func (s *Session) read(so *sock) error {
+	if s.trimWindow > 0 {
+		so.copies = newFirstCopies(s.trimWindow)
+	}
 	newBuf := func() []byte {
 		select {
 		case b := <-s.free:
@@ -612,8 +618,20 @@ func (s *Session) append(so *sock, p *afpacket.Packet) {
 			so.drops = st.Drops
 		}
 	}
-	so.buf = record.Append(so.buf, h, p.Data)
+	data := p.Data
+	if so.copies != nil && len(data) > trimmedCopyLen && so.copies.later(p.HAType, p.VLANTCI, data, p.TimeNanos, p.Ifindex, h.Dir) {
+		data = data[:trimmedCopyLen]
+	}
+	so.buf = record.Append(so.buf, h, data)
 	so.n++
+}
+
+// TrimLaterCopies makes the readers keep only the first bytes of a
+// packet's copies after the first (see firstCopies), window being how far
+// apart copies of one packet may be. For outputs that write only first
+// copies (--dedup first). Call it before Run.
+func (s *Session) TrimLaterCopies(window time.Duration) {
+	s.trimWindow = int64(window)
 }
 
 func (s *Session) stats(sightings uint64, counts []uint64) Stats {

@@ -180,6 +180,9 @@ func captureAction(c *cli.Context) error {
 
 	ownNS, _ := netns.Current()
 	pipe := newPipeline(ccfg, fcfg, out.sink, ownNS)
+	if out.onlyFirstCopies() {
+		sess.TrimLaterCopies(pipe.corr.Config().Window)
+	}
 	if out.wantTopology() {
 		pipe.routes = newRouting(c.Context, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })
 		defer pipe.routes.close()
@@ -191,6 +194,25 @@ func captureAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err)
 	}
 	return out.finish(pipe, stats, statsToPB(stats, start, time.Now()), start, runErr)
+}
+
+// onlyFirstCopies reports whether every plugin that wants packet bytes is
+// a built-in pcapng output with --dedup first: then the bytes of a packet's
+// later copies are never written, and the readers may trim them.
+func (o *outputs) onlyFirstCopies() bool {
+	some := false
+	for i, p := range o.plugins {
+		if !p.Info.GetWants().GetPacketBytes() {
+			continue
+		}
+		s := o.specs[i]
+		builtin := len(s.Cmd) == 3 && s.Cmd[1] == pluginServeName && s.Cmd[2] == "pcapng"
+		if !builtin || s.Options["dedup"] != "first" {
+			return false
+		}
+		some = true
+	}
+	return some
 }
 
 // outputs are the plugins of a run, or the terminal view when there are

@@ -414,7 +414,9 @@ func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 
 // TestDedupAndSelectors: namespaces chosen by pid:N, by path and by name
 // are captured together; --dedup first writes one frame per packet, its
-// first copy; --netns all finds the lab's namespaces by itself.
+// first copy, whole (the readers trim the later copies, which are not
+// written, and correlation still finds all five); --netns all finds the
+// lab's namespaces by itself.
 func TestDedupAndSelectors(t *testing.T) {
 	needE2E(t)
 	l := lab.NewNAT(t)
@@ -424,11 +426,12 @@ func TestDedupAndSelectors(t *testing.T) {
 	pc, js := filepath.Join(dir, "x.pcapng"), filepath.Join(dir, "x.jsonl")
 	it := ifacetrace(t, l.Lab, lab.Host, "--dedup", "first", "-o", pc, "-o", js,
 		"--netns", "pid:"+strconv.Itoa(sleeper.cmd.Process.Pid), "--netns", l.Path(lab.Host), "--netns", l.NS(lab.Outside))
-	ping(t, l.Lab, lab.Container, lab.OutsideIP, 3, "0.05")
+	// 1000-byte echoes: longer than what a trimmed copy keeps.
+	bounded(t, l.Lab, lab.Container, 15*time.Second, "ping", "-n", "-q", "-c", "3", "-i", "0.05", "-s", "1000", "-w", "5", lab.OutsideIP)
 	if code := it.interrupt(t); code != 0 {
 		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
 	}
-	rows := fields(t, pc, "(icmp.type == 0 || icmp.type == 8) && !(icmp.type == 3)", "frame.interface_name", "icmp.type", "frame.comment", "frame.packet_id")
+	rows := fields(t, pc, "(icmp.type == 0 || icmp.type == 8) && !(icmp.type == 3)", "frame.interface_name", "icmp.type", "frame.comment", "frame.packet_id", "frame.cap_len", "frame.len")
 	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
 	if len(rows) != 6 {
 		t.Errorf("%d ICMP echo frames with --dedup first, want 6 (one per packet):\n%s", len(rows), joinRows(rows))
@@ -440,6 +443,9 @@ func TestDedupAndSelectors(t *testing.T) {
 		}
 		if r[0] != want || !strings.HasPrefix(r[2], "trace "+r[3]+" hop 1/5: ") {
 			t.Errorf("frame on %s (%s), want the first copy, on %s, hop 1/5", r[0], r[2], want)
+		}
+		if n, _ := strconv.Atoi(r[5]); r[4] != r[5] || n < 1000 {
+			t.Errorf("first copy on %s: %s of %s bytes captured, want all of them (over 1000)", r[0], r[4], r[5])
 		}
 	}
 	traces, _ := readJSONL(t, js)

@@ -112,37 +112,49 @@ func (p *pipeline) finish() {
 // flowExpiry is how often idle flows are looked for.
 const flowExpiry = time.Second
 
+// maxBatchRecords bounds the record bytes of one batch: a correlation step
+// can release a window of 64 KB super-packets at once, and each batch is
+// copied and queued whole on its way to every plugin.
+const maxBatchRecords = 2 << 20
+
 func (p *pipeline) emit(now int64, final bool) {
-	recs, n, traces := p.corr.Drain(p.buf[:0])
-	p.buf = recs
-	p.traces.Add(uint64(len(traces)))
-	batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n), Routing: p.routes.take()}
-	p.devices = nil
-	p.packed.Reset()
-	for _, tr := range traces {
-		id, evicted := p.flows.Add(tr)
-		path := p.pack(tr, id)
-		p.digest.trace(tr, path)
-		for _, f := range evicted {
-			batch.Flows = append(batch.Flows, p.flowToPB(f))
+	for more := true; more; {
+		var recs []byte
+		var n int
+		var traces []*correlate.Trace
+		recs, n, traces, more = p.corr.DrainLimit(p.buf[:0], maxBatchRecords)
+		p.buf = recs
+		p.traces.Add(uint64(len(traces)))
+		batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n), Routing: p.routes.take()}
+		p.devices = nil
+		p.packed.Reset()
+		for _, tr := range traces {
+			id, evicted := p.flows.Add(tr)
+			path := p.pack(tr, id)
+			p.digest.trace(tr, path)
+			for _, f := range evicted {
+				batch.Flows = append(batch.Flows, p.flowToPB(f))
+			}
 		}
+		if !more {
+			var ended []*flow.Flow
+			if final {
+				ended = p.flows.Flush()
+			} else if now-p.lastTick >= int64(flowExpiry) {
+				p.lastTick = now
+				ended = p.flows.Expire(now)
+			}
+			for _, f := range ended {
+				batch.Flows = append(batch.Flows, p.flowToPB(f))
+			}
+		}
+		if n == 0 && len(batch.Interfaces) == 0 && p.packed.Count() == 0 && len(batch.Flows) == 0 && len(batch.Routing) == 0 {
+			continue
+		}
+		var packed []byte
+		p.buf, packed = p.out.send(batch, recs, p.packed.Bytes(), p.packed.Count())
+		p.packed.ResetTo(packed)
 	}
-	var ended []*flow.Flow
-	if final {
-		ended = p.flows.Flush()
-	} else if now-p.lastTick >= int64(flowExpiry) {
-		p.lastTick = now
-		ended = p.flows.Expire(now)
-	}
-	for _, f := range ended {
-		batch.Flows = append(batch.Flows, p.flowToPB(f))
-	}
-	if n == 0 && len(batch.Interfaces) == 0 && p.packed.Count() == 0 && len(batch.Flows) == 0 && len(batch.Routing) == 0 {
-		return
-	}
-	var packed []byte
-	p.buf, packed = p.out.send(batch, recs, p.packed.Bytes(), p.packed.Count())
-	p.packed.ResetTo(packed)
 }
 
 func (p *pipeline) name(id uint32) string {

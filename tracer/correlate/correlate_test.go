@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand"
 	"net"
@@ -471,5 +472,44 @@ func TestFlushStep(t *testing.T) {
 	// 40ms of packets, steps of 5ms: about 250 traces per step, not 2000.
 	if steps < 8 || most > packets/4 {
 		t.Errorf("%d steps, at most %d traces in one: not released in pieces", steps, most)
+	}
+}
+
+// TestDrainLimit: draining in bounded pieces gives the records one Drain
+// gives, in the same order, each piece near the limit, and says when more
+// are left.
+func TestDrainLimit(t *testing.T) {
+	load := func() *Correlator {
+		c := New(Config{Window: 10 * time.Millisecond})
+		c.AddSource(1, t0)
+		var a []byte
+		for i := range 500 {
+			f := echo4(t, "10.200.1.2", "10.200.2.2", 64, uint16(i), 7, uint16(i), macA)
+			a = record.Append(a, record.Header{Iface: 1, Dir: record.DirIn, TimeNanos: t0 + int64(i)*1000, HAType: arphrdEther}, f)
+		}
+		if err := c.Add(1, a, t0); err != nil {
+			t.Fatal(err)
+		}
+		c.Flush()
+		return c
+	}
+	want, _, _ := load().Drain(nil)
+	c := load()
+	var got []byte
+	calls := 0
+	for more := true; more; calls++ {
+		var recs []byte
+		var n int
+		recs, n, _, more = c.DrainLimit(nil, 4096)
+		if len(recs) > 4096+256 || (n == 0 && more) {
+			t.Fatalf("call %d: %d bytes, %d records, more=%v", calls, len(recs), n, more)
+		}
+		got = append(got, recs...)
+	}
+	if !bytes.Equal(got, want) || calls < 10 {
+		t.Errorf("%d calls gave %d bytes; one Drain gave %d (equal: %v)", calls, len(got), len(want), bytes.Equal(got, want))
+	}
+	if recs, n, _, more := c.DrainLimit(nil, 4096); n != 0 || more || len(recs) != 0 {
+		t.Errorf("after everything: %d records, more=%v", n, more)
 	}
 }

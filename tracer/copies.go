@@ -1,0 +1,59 @@
+package tracer
+
+import (
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/tracer/decode"
+)
+
+// firstCopies tells, as a socket reads them, a packet's first copy from the
+// copies that follow it on other devices, by the fingerprint correlation
+// uses. It exists for --dedup first: only first copies are written whole,
+// so later copies need only enough bytes to be correlated, and a bulk
+// transfer of 64 KB super-packets seen on three devices moves a third of
+// the bytes through the backlog, the correlator and the plugin stream.
+//
+// Like the correlator, it takes a copy on the device and direction the
+// first was seen on for a new packet (a retransmission), and it forgets a
+// fingerprint after the window. It can err: a first copy that the ring
+// delivers after a later one is trimmed. Collisions of its small table make
+// it keep a copy whole, never trim a first copy.
+type firstCopies struct {
+	slots  []copySlot
+	mask   uint64
+	window int64
+	pkt    decode.Packet
+}
+
+type copySlot struct {
+	fp      uint64
+	time    int64
+	ifindex int32
+	dir     record.Direction
+}
+
+// trimmedCopyLen is what a later copy keeps: room for link, VLAN, IPv6
+// with extension headers, TCP with options and the 64 payload bytes the
+// fingerprint covers.
+const trimmedCopyLen = 320
+
+func newFirstCopies(window int64) *firstCopies {
+	const n = 1 << 16
+	return &firstCopies{slots: make([]copySlot, n), mask: n - 1, window: window}
+}
+
+// later reports whether the frame is a later copy of a packet whose first
+// copy this socket read within the window.
+func (f *firstCopies) later(hatype, vlan uint16, data []byte, t int64, ifindex int32, dir record.Direction) bool {
+	if decode.Decode(hatype, vlan, data, &f.pkt) != nil || !f.pkt.Valid {
+		return false // unknown link types are fingerprinted whole: keep them so
+	}
+	fp := f.pkt.Fingerprint
+	s := &f.slots[fp&f.mask]
+	if s.fp == fp && t-s.time <= f.window && t >= s.time {
+		if s.ifindex != ifindex || s.dir != dir {
+			return true
+		}
+	}
+	*s = copySlot{fp: fp, time: t, ifindex: ifindex, dir: dir}
+	return false
+}

@@ -1,0 +1,124 @@
+package tracer
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/tracer/decode"
+	"github.com/ifacetrace/ifacetrace/tracer/lab"
+)
+
+func udpFrame(t *testing.T, ttl uint8, id uint16, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: ttl, Id: id, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{10, 200, 1, 2}, DstIP: net.IP{10, 200, 2, 2}}
+	udp := &layers.UDP{SrcPort: 40000, DstPort: 9}
+	udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// firstCopies: a packet's first copy is kept, its copies on other devices
+// are later ones, the same packet again on the first copy's device and
+// direction is a new packet (a retransmission), and after the window a
+// fingerprint is forgotten.
+func TestFirstCopies(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	f := newFirstCopies(100 * ms)
+	big := make([]byte, 1000)
+	p1, p1ttl := udpFrame(t, 64, 1, big), udpFrame(t, 63, 1, big) // one packet, before and after a router
+	p2 := udpFrame(t, 64, 2, big)
+	steps := []struct {
+		name    string
+		frame   []byte
+		at      int64
+		ifindex int32
+		dir     record.Direction
+		later   bool
+	}{
+		{"first copy", p1, 0, 4, record.DirIn, false},
+		{"on the bridge", p1, 1 * ms, 3, record.DirIn, true},
+		{"routed, TTL lower", p1ttl, 2 * ms, 5, record.DirOut, true},
+		{"another packet", p2, 3 * ms, 4, record.DirIn, false},
+		{"retransmission on the first device", p1, 10 * ms, 4, record.DirIn, false},
+		{"its copy on the bridge", p1, 11 * ms, 3, record.DirIn, true},
+		{"long after", p1, 500 * ms, 3, record.DirIn, false},
+		{"undecodable", []byte{1, 2, 3}, 501 * ms, 3, record.DirIn, false},
+	}
+	for _, s := range steps {
+		if got := f.later(1, 0, s.frame, s.at, s.ifindex, s.dir); got != s.later {
+			t.Errorf("%s: later = %v, want %v", s.name, got, s.later)
+		}
+	}
+}
+
+// TestSessionTrimsLaterCopies: in the NAT lab's host namespace each
+// datagram is read three times (veth-c in, br0 in, up0 out); with
+// TrimLaterCopies the first copy keeps all its bytes and the other two
+// keep trimmedCopyLen.
+func TestSessionTrimsLaterCopies(t *testing.T) {
+	l := lab.NewNAT(t)
+	plan, err := NewPlan(Options{}, []Space{labSpace(t, l.Lab, lab.Host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.TrimLaterCopies(100 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	full, trimmed := 0, 0
+	done := make(chan error)
+	go func() {
+		_, err := s.Run(ctx, SinkFunc(func(b *Batch) error {
+			rd := record.NewReader(b.Records)
+			var p decode.Packet
+			for {
+				var h record.Header
+				data, ok, err := rd.Next(&h)
+				if err != nil || !ok {
+					return err
+				}
+				decode.Decode(h.HAType, h.VLANTCI, data, &p)
+				if p.Proto != decode.ProtoUDP || p.DstPort != 9 {
+					continue
+				}
+				switch {
+				case h.CapLen == h.OrigLen:
+					full++
+				case h.CapLen == trimmedCopyLen:
+					trimmed++
+				default:
+					t.Errorf("a copy of %d bytes kept %d", h.OrigLen, h.CapLen)
+				}
+			}
+		}))
+		done <- err
+	}()
+	const n = 20
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		payloads[i] = make([]byte, 1000)
+		payloads[i][0] = byte(i)
+	}
+	l.SendUDP(lab.Container, lab.OutsideIP, 9, time.Millisecond, payloads...)
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if full != n || trimmed != 2*n {
+		t.Errorf("%d copies whole, %d trimmed; want %d and %d", full, trimmed, n, 2*n)
+	}
+}
