@@ -45,7 +45,7 @@ const DefaultSpool = 1 << 30
 
 // backlogMemory is the record bytes the backlog keeps in memory before it
 // spools: a few ring blocks.
-const backlogMemory = 16 << 20
+const backlogMemory = 4 << 20
 
 // Space is a namespace to capture in, with the devices it has now. Its
 // Entry.Path is "" for the caller's own namespace, which needs no setns.

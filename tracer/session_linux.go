@@ -248,7 +248,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	defer wcancel()
 	s.wctx = wctx
 	s.batches = make(chan *Batch, 4)
-	s.free = make(chan []byte, 32)
+	s.free = make(chan []byte, 8)
 	mem := s.plan.backlogMem
 	if mem == 0 {
 		mem = backlogMemory

@@ -32,7 +32,7 @@ type Spec struct {
 	Name    string            // for messages: "pcapng", "myplugin"
 	Cmd     []string          // argv of the plugin process
 	Options map[string]string // passed to Configure
-	Queue   int               // batches queued before Send waits or drops; 0 means 16
+	Queue   int               // batches queued before Send waits or drops; 0 means 8
 	// Credential, when set, is who the plugin runs as: under sudo, the
 	// invoking user, so that it has none of the capture's privileges and
 	// the files it writes are that user's.
@@ -101,7 +101,7 @@ func launch(ctx context.Context, spec Spec, ui UI) (*Plugin, error) {
 		return nil, fmt.Errorf("plugin %s: no command", spec.Name)
 	}
 	if spec.Queue <= 0 {
-		spec.Queue = 16 // a batch is up to a ring block (1 MiB) of records
+		spec.Queue = 8 // a batch is up to 2 MiB of records
 	}
 	path, err := checkBinary(spec.Cmd[0], spec.SHA256)
 	if err != nil {
