@@ -23,7 +23,7 @@ import (
 // a capture that runs for days under overload stays bounded. The
 // correlator's own bounds (held bytes, pending sightings, open traces)
 // keep what is live well below it.
-const memoryLimit = 200 << 20
+const memoryLimit = 180 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
