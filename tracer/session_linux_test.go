@@ -226,7 +226,7 @@ func (rc *counting) stop() (Stats, error) {
 // premise holds).
 func TestSessionBacklog(t *testing.T) {
 	const n = 60000 // about 18 MB of ring slots
-	var seqs int // datagrams of the burst delivered, in the last run
+	var seqs int    // datagrams of the burst delivered, in the last run
 	run := func(t *testing.T, spool int64) (Stats, int) {
 		seqs = 0
 		l := lab.NewPair(t)

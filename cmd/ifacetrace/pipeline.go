@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
+	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
 	"github.com/ifacetrace/ifacetrace/tracer/decode"
@@ -39,7 +39,7 @@ type pipeline struct {
 	// String caches; reset when full.
 	paths   map[string]string // hop key (interface, direction)… → path text
 	pathKey []byte
-	addrs   map[netip.Addr]string
+	strs    sdk.Strings // addresses of flows, kept once
 
 	// routes supplies routing snapshots to plugins that want topology;
 	// nil when none does.
@@ -51,7 +51,7 @@ type pipeline struct {
 
 func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
 	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest(),
-		paths: map[string]string{}, addrs: map[netip.Addr]string{}}
+		paths: map[string]string{}}
 }
 
 // Deliver implements tracer.Sink.
@@ -204,7 +204,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 	return path
 }
 
-// maxCached bounds the path and address string caches.
+// maxCached bounds the path string cache.
 const maxCached = 4096
 
 func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
@@ -236,24 +236,8 @@ func (p *pipeline) correlationStats() *pb.CorrelationStats {
 
 func (p *pipeline) tupleToPB(t correlate.Tuple) *pb.Tuple {
 	out := &pb.Tuple{Proto: protoName(t), Sport: uint32(t.SrcPort), Dport: uint32(t.DstPort)}
-	out.Src, out.Dst = p.addrString(t.Src), p.addrString(t.Dst)
+	out.Src, out.Dst = p.strs.Addr(t.Src), p.strs.Addr(t.Dst)
 	return out
-}
-
-// addrString is a.String(), cached: a capture sees few distinct addresses.
-func (p *pipeline) addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	if s, ok := p.addrs[a]; ok {
-		return s
-	}
-	s := a.String()
-	if len(p.addrs) >= maxCached {
-		clear(p.addrs)
-	}
-	p.addrs[a] = s
-	return s
 }
 
 func protoName(t correlate.Tuple) string {

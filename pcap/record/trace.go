@@ -88,31 +88,53 @@ func (t Tuple) ProtoName() string {
 			}
 			return "ipv6"
 		}
-		switch t.Proto {
-		case 6:
-			return "tcp"
-		case 17:
-			return "udp"
-		case 1:
-			return "icmp"
-		case 58:
-			return "icmp6"
-		case 2:
-			return "igmp"
-		case 47:
-			return "gre"
-		case 50:
-			return "esp"
-		case 51:
-			return "ah"
-		case 132:
-			return "sctp"
+		if s := IPProtoName(t.Proto); s != "" {
+			return s
 		}
 		return strconv.Itoa(int(t.Proto))
 	case 0x0806:
 		return "arp"
 	}
 	return fmt.Sprintf("ethertype 0x%04x", t.EtherType)
+}
+
+// IPProtoName names the IP protocols that have a name in ProtoName ("tcp",
+// "udp", "icmp", "icmp6", "igmp", "gre", "esp", "ah", "sctp"); "" for the
+// others.
+func IPProtoName(proto uint8) string {
+	switch proto {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmp6"
+	case 2:
+		return "igmp"
+	case 47:
+		return "gre"
+	case 50:
+		return "esp"
+	case 51:
+		return "ah"
+	case 132:
+		return "sctp"
+	}
+	return ""
+}
+
+// IPProtoNumber is the protocol IPProtoName names name, or the decimal
+// number name is; ok is false for anything else.
+func IPProtoNumber(name string) (proto uint8, ok bool) {
+	for p := range 256 {
+		if name != "" && IPProtoName(uint8(p)) == name {
+			return uint8(p), true
+		}
+	}
+	n, err := strconv.ParseUint(name, 10, 8)
+	return uint8(n), err == nil
 }
 
 // TraceHop is one sighting of a traced packet.

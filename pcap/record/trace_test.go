@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -216,5 +217,22 @@ func BenchmarkTracePackRead(b *testing.B) {
 		w.Hop(&hop)
 		w.Hop(&hop)
 		w.End(&tr)
+	}
+}
+
+func TestIPProtoNumber(t *testing.T) {
+	for p := range 256 {
+		name := IPProtoName(uint8(p))
+		if name == "" {
+			name = strconv.Itoa(p)
+		}
+		if got, ok := IPProtoNumber(name); !ok || got != uint8(p) {
+			t.Errorf("IPProtoNumber(%q) = %d, %v; want %d", name, got, ok, p)
+		}
+	}
+	for _, bad := range []string{"", "arp", "256", "tcp6"} {
+		if _, ok := IPProtoNumber(bad); ok {
+			t.Errorf("IPProtoNumber(%q) ok", bad)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,8 +31,7 @@ type Plugin struct {
 	enc  *stdjson.Encoder
 
 	devices map[uint32]device // Interface.id → names, from announcements
-	texts   map[string]string // paths and changes, kept once
-	addrs   map[netip.Addr]string
+	strs    sdk.Strings       // paths, changes and addresses, kept once
 
 	traces, flows, lines uint64
 	unknownHops          uint64 // hops naming an interface never announced
@@ -47,7 +45,7 @@ type device struct {
 
 // New returns an unconfigured plugin.
 func New() *Plugin {
-	return &Plugin{devices: map[uint32]device{}, texts: map[string]string{}, addrs: map[netip.Addr]string{}}
+	return &Plugin{devices: map[uint32]device{}}
 }
 
 // Describe implements sdk.Plugin.
@@ -293,10 +291,10 @@ func interfaceOf(ifc *pb.Interface) *interfaceLine {
 func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 	l := &traceLine{
 		Type: "trace", ID: t.ID(), Time: timeString(t.TimeNanos()), TimeUnixNano: t.TimeNanos(),
-		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.text(t.Path()), FlowID: t.FlowID(),
+		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.strs.Text(t.Path()), FlowID: t.FlowID(),
 		Changes: make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
 	}
-	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.text(c)) })
+	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.strs.Text(c)) })
 	for i := range t.NumHops() {
 		h := t.Hop(i)
 		dev, ok := p.devices[h.Iface]
@@ -316,40 +314,10 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 			Netns: dev.netns, Ifname: dev.ifname, Device: dev.name, InterfaceID: h.Iface,
 			Direction: h.Dir.String(), Time: timeString(h.TimeNanos), TimeUnixNano: h.TimeNanos,
 			OffsetNS: h.TimeNanos - t.TimeNanos(), Length: h.OrigLen, TTL: uint32(h.TTL),
-			Proto: tu.ProtoName(), Src: p.addr(tu.Src), Dst: p.addr(tu.Dst), Sport: uint32(tu.SrcPort), Dport: uint32(tu.DstPort),
+			Proto: tu.ProtoName(), Src: p.strs.Addr(tu.Src), Dst: p.strs.Addr(tu.Dst), Sport: uint32(tu.SrcPort), Dport: uint32(tu.DstPort),
 		})
 	}
 	return l
-}
-
-// text returns b as a string, the same string for the same bytes: a
-// capture has few distinct paths and changes.
-func (p *Plugin) text(b []byte) string {
-	if s, ok := p.texts[string(b)]; ok {
-		return s
-	}
-	if len(p.texts) >= 4096 {
-		clear(p.texts)
-	}
-	s := string(b)
-	p.texts[s] = s
-	return s
-}
-
-// addr is a.String(), cached; "" for no address.
-func (p *Plugin) addr(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	if s, ok := p.addrs[a]; ok {
-		return s
-	}
-	if len(p.addrs) >= 4096 {
-		clear(p.addrs)
-	}
-	s := a.String()
-	p.addrs[a] = s
-	return s
 }
 
 func flowOf(f *pb.Flow) *flowLine {

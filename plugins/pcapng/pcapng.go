@@ -37,25 +37,11 @@ type Plugin struct {
 	written []string  // files written, oldest first
 	frames  uint64
 	stats   *pb.Stats
-	first   bool              // --dedup first: only the first copy of each trace
-	traces  map[uint64]trace  // comments of traces whose records are still to come
-	texts   map[string]string // paths and changes, kept once (few distinct ones)
+	first   bool             // --dedup first: only the first copy of each trace
+	traces  map[uint64]trace // comments of traces whose records are still to come
+	strs    sdk.Strings      // paths and changes, kept once
 	scratch []byte
 	comment []byte
-}
-
-// text returns b as a string, the same string for the same bytes: a
-// capture has few distinct paths and changes, and many packets.
-func (p *Plugin) text(b []byte) string {
-	if s, ok := p.texts[string(b)]; ok {
-		return s
-	}
-	if len(p.texts) >= 4096 {
-		clear(p.texts)
-	}
-	s := string(b)
-	p.texts[s] = s
-	return s
 }
 
 // trace is what the comments of a trace's records say.
@@ -66,7 +52,7 @@ type trace struct {
 
 // New returns an unconfigured plugin.
 func New() *Plugin {
-	return &Plugin{ids: map[uint32]int{}, traces: map[uint64]trace{}, texts: map[string]string{}}
+	return &Plugin{ids: map[uint32]int{}, traces: map[uint64]trace{}}
 }
 
 // Describe implements sdk.Plugin.
@@ -211,7 +197,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		}
 	}
 	err := sdk.EachTrace(b, func(tr record.TraceView) error {
-		t := trace{path: p.text(tr.Path()), left: tr.NumHops()}
+		t := trace{path: p.strs.Text(tr.Path()), left: tr.NumHops()}
 		if tr.NumChanges() > 0 {
 			p.scratch = append(p.scratch[:0], " ["...)
 			tr.Changes(func(c []byte) {
@@ -221,7 +207,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 				p.scratch = append(p.scratch, c...)
 			})
 			p.scratch = append(p.scratch, ']')
-			t.changes = p.text(p.scratch)
+			t.changes = p.strs.Text(p.scratch)
 		}
 		p.traces[tr.ID()] = t
 		return nil

@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 	"github.com/ifacetrace/ifacetrace/tracer/fib"
@@ -539,19 +539,10 @@ func tupleQuery(tu *pb.Tuple) (fib.Query, bool) {
 		return q, false
 	}
 	q.Src, q.Dst = src, dst
-	switch tu.GetProto() {
-	case "tcp":
-		q.Proto = 6
-	case "udp":
-		q.Proto = 17
-	case "icmp":
-		q.Proto = 1
-	case "icmp6", "ipv6-icmp":
+	if tu.GetProto() == "ipv6-icmp" {
 		q.Proto = 58
-	default:
-		if n, err := strconv.ParseUint(tu.GetProto(), 10, 8); err == nil {
-			q.Proto = uint8(n)
-		}
+	} else {
+		q.Proto, _ = record.IPProtoNumber(tu.GetProto())
 	}
 	if q.Proto == 6 || q.Proto == 17 {
 		q.Sport, q.Dport = uint16(tu.GetSport()), uint16(tu.GetDport())

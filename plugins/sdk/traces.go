@@ -127,12 +127,7 @@ func packTuple(t *pb.Tuple) record.Tuple {
 			break
 		}
 		out.EtherType = ip
-		names := map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58, "igmp": 2, "gre": 47, "esp": 50, "ah": 51, "sctp": 132}
-		if n, ok := names[p]; ok {
-			out.Proto = n
-		} else if n, err := strconv.ParseUint(p, 10, 8); err == nil {
-			out.Proto = uint8(n)
-		}
+		out.Proto, _ = record.IPProtoNumber(p)
 	}
 	return out
 }

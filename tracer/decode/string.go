@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 )
 
 // ProtoName names the packet's protocol: "tcp", "udp", "icmp", "icmp6",
@@ -35,30 +37,8 @@ func (p *Packet) ProtoName() string {
 }
 
 // ipProtoName names IP protocol proto as ProtoName does, "" if it has no
-// name there.
-func ipProtoName(proto uint8) string {
-	switch proto {
-	case ProtoTCP:
-		return "tcp"
-	case ProtoUDP:
-		return "udp"
-	case ProtoICMP:
-		return "icmp"
-	case ProtoICMPv6:
-		return "icmp6"
-	case 2:
-		return "igmp"
-	case 47:
-		return "gre"
-	case 50:
-		return "esp"
-	case 51:
-		return "ah"
-	case 132:
-		return "sctp"
-	}
-	return ""
-}
+// name there: the names plugins see in packed traces (pcap/record).
+func ipProtoName(proto uint8) string { return record.IPProtoName(proto) }
 
 // isEthernet reports whether p came from a device with Ethernet framing or
 // with raw IP framing, that is whether Decode knew the link type.
