@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // backlog is the queue between the sockets' readers and the delivery loop.
@@ -37,6 +38,10 @@ type backlog struct {
 	err        error    // the spool failed: spooling stops, readers wait
 
 	stats BacklogStats
+
+	// unseen counts batches pushed and not yet received by the delivery
+	// loop (it calls seen): popped ones may still be on their way.
+	unseen atomic.Int64
 }
 
 type backlogEntry struct {
@@ -51,6 +56,7 @@ type BacklogStats struct {
 	SpooledBytes   uint64
 	PeakBytes      int64  // most record bytes waiting at once (memory and spool)
 	Waits          uint64 // times a reader waited because memory and spool were full
+	SpoolError     string // why the spool stopped being used, if it did
 }
 
 func newBacklog(memMax int, dir string, spoolMax int64) *backlog {
@@ -64,6 +70,7 @@ func newBacklog(memMax int, dir string, spoolMax int64) *backlog {
 // the records went to the spool (nil otherwise). It waits while neither
 // memory nor spool has room.
 func (bl *backlog) push(b *Batch) (reuse []byte) {
+	bl.unseen.Add(1)
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
 	n := len(b.Records)
@@ -115,10 +122,10 @@ func (bl *backlog) peak() {
 	bl.stats.PeakBytes = max(bl.stats.PeakBytes, int64(bl.mem)+bl.wOff-bl.rOff)
 }
 
-// pop takes the oldest batch, waiting for one; buf is memory for records
-// read back from the spool. It returns nil once the backlog is closed and
-// empty.
-func (bl *backlog) pop(buf []byte) (*Batch, error) {
+// pop takes the oldest batch, waiting for one; spare gives memory for
+// records read back from the spool (or nil). It returns nil once the
+// backlog is closed and empty.
+func (bl *backlog) pop(spare func() []byte) (*Batch, error) {
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
 	for bl.head == len(bl.q) && !bl.closed {
@@ -139,6 +146,10 @@ func (bl *backlog) pop(buf []byte) (*Batch, error) {
 		bl.mem -= len(e.b.Records)
 		return e.b, nil
 	}
+	var buf []byte
+	if spare != nil {
+		buf = spare()
+	}
 	if cap(buf) < e.n {
 		buf = make([]byte, 0, e.n)
 	}
@@ -156,12 +167,12 @@ func (bl *backlog) pop(buf []byte) (*Batch, error) {
 	return e.b, nil
 }
 
-// empty reports whether nothing waits.
-func (bl *backlog) empty() bool {
-	bl.mu.Lock()
-	defer bl.mu.Unlock()
-	return bl.head == len(bl.q)
-}
+// seen tells the backlog the delivery loop received a batch.
+func (bl *backlog) seen() { bl.unseen.Add(-1) }
+
+// empty reports whether no batch waits anywhere on its way to the
+// delivery loop.
+func (bl *backlog) empty() bool { return bl.unseen.Load() == 0 }
 
 // close ends the backlog once the readers are done: pop returns what is
 // left, then nil.
@@ -186,5 +197,9 @@ func (bl *backlog) release() {
 func (bl *backlog) Stats() BacklogStats {
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
-	return bl.stats
+	st := bl.stats
+	if bl.err != nil {
+		st.SpoolError = bl.err.Error()
+	}
+	return st
 }

@@ -35,9 +35,8 @@ func TestBacklogOrderAndSpool(t *testing.T) {
 		t.Errorf("spool left a name in %s: %v", dir, ents)
 	}
 	bl.close()
-	var buf []byte
 	for i := range n {
-		b, err := bl.pop(buf)
+		b, err := bl.pop(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +119,7 @@ func TestBacklogBadSpoolDir(t *testing.T) {
 	if b, _ := bl.pop(nil); b == nil || b.Count != 1 {
 		t.Fatal("second batch lost")
 	}
-	if bl.err == nil {
-		t.Error("no error recorded for the spool")
+	if bl.Stats().SpoolError == "" {
+		t.Error("no error reported for the spool")
 	}
 }

@@ -37,23 +37,27 @@ type copySlot struct {
 const trimmedCopyLen = 320
 
 func newFirstCopies(window int64) *firstCopies {
-	const n = 1 << 16
+	const n = 1 << 14 // 384 KiB: more packets in flight only means fewer trims
 	return &firstCopies{slots: make([]copySlot, n), mask: n - 1, window: window}
 }
 
-// later reports whether the frame is a later copy of a packet whose first
-// copy this socket read within the window.
-func (f *firstCopies) later(hatype, vlan uint16, data []byte, t int64, ifindex int32, dir record.Direction) bool {
-	if decode.Decode(hatype, vlan, data, &f.pkt) != nil || !f.pkt.Valid {
-		return false // unknown link types are fingerprinted whole: keep them so
+// trim returns how many bytes of the frame to keep: all of them, or
+// trimmedCopyLen for a later copy of a packet whose first copy this socket
+// read within the window, when the trimmed bytes still give the same
+// fingerprint (long extension headers may push the payload it covers past
+// the cut).
+func (f *firstCopies) trim(hatype, vlan uint16, data []byte, t int64, ifindex int32, dir record.Direction) int {
+	if len(data) <= trimmedCopyLen || decode.Decode(hatype, vlan, data, &f.pkt) != nil || !f.pkt.Valid {
+		return len(data) // unknown link types are fingerprinted whole: keep them so
 	}
 	fp := f.pkt.Fingerprint
 	s := &f.slots[fp&f.mask]
-	if s.fp == fp && t-s.time <= f.window && t >= s.time {
-		if s.ifindex != ifindex || s.dir != dir {
-			return true
+	if s.fp == fp && t-s.time <= f.window && t >= s.time && (s.ifindex != ifindex || s.dir != dir) {
+		if decode.Decode(hatype, vlan, data[:trimmedCopyLen], &f.pkt) == nil && f.pkt.Valid && f.pkt.Fingerprint == fp {
+			return trimmedCopyLen
 		}
+		return len(data)
 	}
 	*s = copySlot{fp: fp, time: t, ifindex: ifindex, dir: dir}
-	return false
+	return len(data)
 }

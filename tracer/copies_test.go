@@ -55,8 +55,12 @@ func TestFirstCopies(t *testing.T) {
 		{"undecodable", []byte{1, 2, 3}, 501 * ms, 3, record.DirIn, false},
 	}
 	for _, s := range steps {
-		if got := f.later(1, 0, s.frame, s.at, s.ifindex, s.dir); got != s.later {
-			t.Errorf("%s: later = %v, want %v", s.name, got, s.later)
+		want := len(s.frame)
+		if s.later {
+			want = trimmedCopyLen
+		}
+		if got := f.trim(1, 0, s.frame, s.at, s.ifindex, s.dir); got != want {
+			t.Errorf("%s: keeps %d bytes, want %d", s.name, got, want)
 		}
 	}
 }

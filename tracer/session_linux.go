@@ -259,13 +259,16 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	go func() {
 		// Backlog → delivery, in order, reading spooled records back.
 		defer close(s.batches)
-		for {
-			var buf []byte
+		spare := func() []byte { // memory for records read back from the spool
 			select {
-			case buf = <-s.free:
+			case b := <-s.free:
+				return b
 			default:
+				return nil
 			}
-			b, err := s.backlog.pop(buf)
+		}
+		for {
+			b, err := s.backlog.pop(spare)
 			if err != nil {
 				backlogErr.Store(&err)
 				cancel()
@@ -332,7 +335,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		case now := <-tick.C:
 			// Only when nothing is queued is the wall clock a fair bound
 			// on what the sockets may still deliver.
-			if ticker != nil && runErr == nil && len(s.batches) == 0 && s.backlog.empty() {
+			if ticker != nil && runErr == nil && s.backlog.empty() {
 				if err := ticker.Tick(now); err != nil {
 					runErr = fmt.Errorf("deliver: %w", err)
 					stop()
@@ -343,6 +346,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		if b == nil {
 			break
 		}
+		s.backlog.seen()
 		limit := -1
 		if s.plan.Count > 0 {
 			limit = s.plan.Count - int(sightings)
@@ -553,6 +557,7 @@ func (s *Session) read(so *sock) error {
 	if s.trimWindow > 0 {
 		so.copies = newFirstCopies(s.trimWindow)
 	}
+	defer func() { so.copies, so.buf = nil, nil }() // a retired socket stays listed
 	newBuf := func() []byte {
 		select {
 		case b := <-s.free:
@@ -619,8 +624,8 @@ func (s *Session) append(so *sock, p *afpacket.Packet) {
 		}
 	}
 	data := p.Data
-	if so.copies != nil && len(data) > trimmedCopyLen && so.copies.later(p.HAType, p.VLANTCI, data, p.TimeNanos, p.Ifindex, h.Dir) {
-		data = data[:trimmedCopyLen]
+	if so.copies != nil {
+		data = data[:so.copies.trim(p.HAType, p.VLANTCI, data, p.TimeNanos, p.Ifindex, h.Dir)]
 	}
 	so.buf = record.Append(so.buf, h, data)
 	so.n++
@@ -713,9 +718,12 @@ func (sp *space) closeTopo() {
 	})
 }
 
-// idleThread puts the calling thread under the SCHED_IDLE policy (its
-// children reset to the default): it runs only when a CPU has nothing else
-// to do. Best effort: without it delivery runs at normal priority.
+// idleThread lowers the calling thread's priority to nice 19: it then gets
+// a sliver of a CPU that something else wants, and all of an idle one.
+// (Nice rather than SCHED_IDLE: a starved thread that holds one of the Go
+// scheduler's Ps delays every stop-the-world pause, and with them the
+// readers; at nice 19 it still runs every few milliseconds.) Best effort:
+// without it delivery runs at normal priority.
 func idleThread() {
-	unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_IDLE, Flags: unix.SCHED_FLAG_RESET_ON_FORK}, 0)
+	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 }

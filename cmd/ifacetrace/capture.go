@@ -560,6 +560,9 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 		}
 		fmt.Fprintln(w)
 	}
+	if e := st.Backlog.SpoolError; e != "" {
+		fmt.Fprintf(w, "ifacetrace: the backlog could not spool (%s): choose another --spool-dir\n", e)
+	}
 	fmt.Fprintf(w, "ifacetrace: %d packets (traces), %d seen on more than one device; %d flows", cs.Traces, cs.MultiHopTraces, cs.Flows)
 	if cs.EvictedTraces > 0 {
 		fmt.Fprintf(w, "; %d traces closed early because %d were open (raise --max-traces)", cs.EvictedTraces, cs.MaxTraces)

@@ -39,8 +39,8 @@ type Spec struct {
 	Credential *syscall.Credential
 	// SHA256, when set, is the hex digest Cmd[0] must have.
 	SHA256 string
-	// Idle runs the plugin under the SCHED_IDLE policy: it gets only CPU
-	// that nothing else wants, like the correlation that feeds it.
+	// Idle runs the plugin at nice 19: it yields the CPU to everything
+	// else, like the correlation that feeds it.
 	Idle bool
 }
 
@@ -384,15 +384,19 @@ func (p *Plugin) start(ctx context.Context) (plugin.ClientProtocol, error) {
 		runtime.LockOSThread()
 		if p.Spec.Idle {
 			// Inherited by the process forked from this thread, which
-			// does nothing else but wait.
-			unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
+			// does nothing else but wait, and which ends with this
+			// goroutine (it stays locked) rather than going back to
+			// the runtime at low priority.
+			unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 		}
 		c, err := p.client.Client()
 		done <- result{c, err}
 		for !p.client.Exited() {
 			time.Sleep(100 * time.Millisecond)
 		}
-		runtime.UnlockOSThread()
+		if !p.Spec.Idle {
+			runtime.UnlockOSThread()
+		}
 	}()
 	select {
 	case r := <-done:
