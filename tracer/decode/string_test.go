@@ -463,44 +463,29 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
-func BenchmarkString(b *testing.B) {
-	for _, f := range benchFrames(b) {
-		b.Run(f.name, func(b *testing.B) {
+// benchSummary runs f on each benchmark frame, decoded.
+func benchSummary(b *testing.B, f func(p *Packet)) {
+	for _, fr := range benchFrames(b) {
+		b.Run(fr.name, func(b *testing.B) {
 			var p Packet
-			_ = Decode(f.hatype, f.tci, f.frame, &p)
+			_ = Decode(fr.hatype, fr.tci, fr.frame, &p)
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = p.String()
+				f(&p)
 			}
 		})
 	}
 }
 
+func BenchmarkString(b *testing.B) { benchSummary(b, func(p *Packet) { _ = p.String() }) }
+
 func BenchmarkAppendString(b *testing.B) {
-	for _, f := range benchFrames(b) {
-		b.Run(f.name, func(b *testing.B) {
-			var p Packet
-			_ = Decode(f.hatype, f.tci, f.frame, &p)
-			buf := make([]byte, 0, maxStringLen)
-			b.ReportAllocs()
-			for b.Loop() {
-				buf = p.AppendString(buf[:0])
-			}
-		})
-	}
+	buf := make([]byte, 0, maxStringLen)
+	benchSummary(b, func(p *Packet) { buf = p.AppendString(buf[:0]) })
 }
 
 // BenchmarkReferenceString measures String as it was before AppendString,
 // for comparison in the same run.
 func BenchmarkReferenceString(b *testing.B) {
-	for _, f := range benchFrames(b) {
-		b.Run(f.name, func(b *testing.B) {
-			var p Packet
-			_ = Decode(f.hatype, f.tci, f.frame, &p)
-			b.ReportAllocs()
-			for b.Loop() {
-				_ = referenceString(&p)
-			}
-		})
-	}
+	benchSummary(b, func(p *Packet) { _ = referenceString(p) })
 }
