@@ -259,16 +259,8 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	go func() {
 		// Backlog → delivery, in order, reading spooled records back.
 		defer close(s.batches)
-		spare := func() []byte { // memory for records read back from the spool
-			select {
-			case b := <-s.free:
-				return b
-			default:
-				return nil
-			}
-		}
 		for {
-			b, err := s.backlog.pop(spare)
+			b, err := s.backlog.pop(s.spare)
 			if err != nil {
 				backlogErr.Store(&err)
 				cancel()
@@ -518,6 +510,16 @@ func (s *Session) addSpace(e netns.Entry) {
 	}
 }
 
+// spare returns a recycled record buffer, or nil when none is free.
+func (s *Session) spare() []byte {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+		return nil
+	}
+}
+
 func (s *Session) recycle(b *Batch) {
 	select {
 	case s.free <- b.Records[:0]:
@@ -559,12 +561,10 @@ func (s *Session) read(so *sock) error {
 	}
 	defer func() { so.copies, so.buf = nil, nil }() // a retired socket stays listed
 	newBuf := func() []byte {
-		select {
-		case b := <-s.free:
+		if b := s.spare(); b != nil {
 			return b
-		default:
-			return make([]byte, 0, s.plan.BlockSize+64<<10)
 		}
+		return make([]byte, 0, s.plan.BlockSize+64<<10)
 	}
 	so.buf = newBuf()
 	flush := func() {

@@ -235,6 +235,10 @@ func startOutputs(ctx context.Context, specs []host.Spec, run *pb.RunInfo, ui *t
 		o.plugins = append(o.plugins, p)
 	}
 	o.sink = &fanout{plugins: o.plugins, ui: ui}
+	for _, p := range o.plugins {
+		w := p.Info.GetWants()
+		o.sink.messages = o.sink.messages || w.GetTraces() && !w.GetPackedTraces()
+	}
 	if len(o.plugins) == 0 {
 		o.sink.view = newView(ui.stdout)
 	}
@@ -422,9 +426,8 @@ type fanout struct {
 	recBufs, traceBufs buffers
 
 	// messages: some plugin wants traces as Trace messages rather than
-	// packed; decided on the first batch (plugins are fixed by then).
-	messages     bool
-	messagesSeen bool
+	// packed.
+	messages bool
 }
 
 // send delivers a batch whose records are recs and whose traces are packed
@@ -433,28 +436,15 @@ type fanout struct {
 func (f *fanout) send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, nextTraces []byte) {
 	f.seq++
 	b.Seq = f.seq
+	packed := &pb.Batch{TraceRecords: traces}
 	if f.view != nil && ntraces > 0 {
 		f.ui.mu.Lock()
-		r := record.NewTraceReader(traces)
-		for {
-			v, ok, _ := r.Next()
-			if !ok {
-				break
-			}
-			f.view.trace(v)
-		}
+		sdk.EachTrace(packed, func(v record.TraceView) error { f.view.trace(v); return nil })
 		f.ui.stdout.Flush()
 		f.ui.mu.Unlock()
 	}
 	if len(f.plugins) == 0 {
 		return recs, traces
-	}
-	if !f.messagesSeen {
-		f.messagesSeen = true
-		for _, p := range f.plugins {
-			w := p.Info.GetWants()
-			f.messages = f.messages || w.GetTraces() && !w.GetPackedTraces()
-		}
 	}
 	if len(recs) > 0 {
 		b.Records = recs
@@ -463,7 +453,7 @@ func (f *fanout) send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, 
 		b.TraceRecords, b.TraceCount = traces, uint32(ntraces)
 		if f.messages {
 			b.Traces = make([]*pb.Trace, 0, ntraces)
-			sdk.EachTrace(&pb.Batch{TraceRecords: traces}, func(v record.TraceView) error {
+			sdk.EachTrace(packed, func(v record.TraceView) error {
 				b.Traces = append(b.Traces, sdk.TraceProto(v))
 				return nil
 			})

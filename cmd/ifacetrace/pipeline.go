@@ -11,7 +11,6 @@ import (
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
-	"github.com/ifacetrace/ifacetrace/tracer/decode"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
@@ -39,7 +38,6 @@ type pipeline struct {
 	// String caches; reset when full.
 	paths   map[string]string // hop key (interface, direction)… → path text
 	pathKey []byte
-	strs    sdk.Strings // addresses of flows, kept once
 
 	// routes supplies routing snapshots to plugins that want topology;
 	// nil when none does.
@@ -127,7 +125,6 @@ func (p *pipeline) emit(now int64, final bool) {
 		p.traces.Add(uint64(len(traces)))
 		batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n), Routing: p.routes.take()}
 		p.devices = nil
-		p.packed.Reset()
 		for _, tr := range traces {
 			id, evicted := p.flows.Add(tr)
 			path := p.pack(tr, id)
@@ -172,8 +169,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 		h := &tr.Hops[i]
 		p.hop = record.TraceHop{
 			TimeNanos: h.TimeNanos, Iface: h.Iface, OrigLen: h.OrigLen, Dir: h.Dir, TTL: h.TTL,
-			Tuple: record.Tuple{EtherType: h.Tuple.EtherType, Proto: h.Tuple.Proto, Src: h.Tuple.Src, Dst: h.Tuple.Dst,
-				SrcPort: h.Tuple.SrcPort, DstPort: h.Tuple.DstPort},
+			Tuple: record.Tuple(h.Tuple),
 		}
 		p.packed.Hop(&p.hop)
 		key = append(key, byte(h.Iface), byte(h.Iface>>8), byte(h.Iface>>16), byte(h.Iface>>24), byte(h.Dir))
@@ -195,7 +191,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 	if tr.Decoded {
 		p.summary = tr.Packet.AppendString(p.summary[:0])
 	} else {
-		p.summary = append(p.summary[:0], "undecoded frame"...)
+		p.summary = append(p.summary[:0], sdk.UndecodedSummary...)
 	}
 	p.packed.End(&record.Trace{
 		ID: tr.ID, TimeNanos: tr.TimeNanos(), TransitNanos: int64(tr.Transit()), FlowID: flowID,
@@ -209,7 +205,7 @@ const maxCached = 4096
 
 func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
 	out := &pb.Flow{
-		Id: f.ID, Tuple: p.tupleToPB(f.Tuple), FirstUnixNano: f.First, LastUnixNano: f.Last,
+		Id: f.ID, Tuple: sdk.TupleProto(record.Tuple(f.Tuple)), FirstUnixNano: f.First, LastUnixNano: f.Last,
 		PacketsForward: f.Packets[0], PacketsReverse: f.Packets[1],
 		BytesForward: f.Bytes[0], BytesReverse: f.Bytes[1],
 		Nat: f.NAT, Final: f.Final,
@@ -232,18 +228,4 @@ func (p *pipeline) correlationStats() *pb.CorrelationStats {
 		EvictedTraces: cs.Evicted, LateSightings: cs.Late, Undecoded: cs.Undecoded,
 		WindowNanos: int64(cfg.Window), MaxTraces: uint32(cfg.MaxTraces),
 	}
-}
-
-func (p *pipeline) tupleToPB(t correlate.Tuple) *pb.Tuple {
-	out := &pb.Tuple{Proto: protoName(t), Sport: uint32(t.SrcPort), Dport: uint32(t.DstPort)}
-	out.Src, out.Dst = p.strs.Addr(t.Src), p.strs.Addr(t.Dst)
-	return out
-}
-
-func protoName(t correlate.Tuple) string {
-	if t.EtherType == 0 {
-		return ""
-	}
-	p := decode.Packet{EtherType: t.EtherType, Proto: t.Proto, Src: t.Src, HAType: 1}
-	return p.ProtoName()
 }

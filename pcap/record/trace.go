@@ -185,7 +185,7 @@ func (w *TraceWriter) Hop(h *TraceHop) {
 // End completes the trace begun last with its header and text. Text longer
 // than 65535 bytes is cut; more than 255 changes are cut to 255.
 func (w *TraceWriter) End(t *Trace) {
-	path, summary := clip16(t.Path), clip16b(t.Summary)
+	path, summary := clip16(t.Path), clip16(t.Summary)
 	changes := t.Changes[:min(len(t.Changes), 255)]
 	w.buf = append(w.buf, path...)
 	w.buf = append(w.buf, summary...)
@@ -255,14 +255,8 @@ func putAddr(b []byte, a netip.Addr) byte {
 	return 0
 }
 
-func clip16(s string) string {
-	if len(s) > 0xffff {
-		return s[:0xffff]
-	}
-	return s
-}
-
-func clip16b(s []byte) []byte {
+// clip16 cuts s to what a 16-bit length can say.
+func clip16[T string | []byte](s T) T {
 	if len(s) > 0xffff {
 		return s[:0xffff]
 	}

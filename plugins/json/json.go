@@ -44,9 +44,7 @@ type device struct {
 }
 
 // New returns an unconfigured plugin.
-func New() *Plugin {
-	return &Plugin{devices: map[uint32]device{}}
-}
+func New() *Plugin { return &Plugin{devices: map[uint32]device{}} }
 
 // Describe implements sdk.Plugin.
 func (p *Plugin) Describe() *pb.PluginInfo {

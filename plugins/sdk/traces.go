@@ -13,6 +13,10 @@ import (
 // TraceLayout is the packed trace layout this SDK reads (pcap/record).
 const TraceLayout = record.TraceLayout
 
+// UndecodedSummary is the summary of a trace whose packet could not be
+// decoded.
+const UndecodedSummary = "undecoded frame"
+
 // EachTrace calls f with every trace of b, whichever form it came in: the
 // packed Batch.trace_records (for plugins that set
 // Subscriptions.packed_traces) read in place, then any Trace messages,
@@ -100,7 +104,7 @@ func PackTrace(w *record.TraceWriter, t *pb.Trace) {
 	}
 	w.End(&record.Trace{
 		ID: t.GetId(), TimeNanos: t.GetTimeUnixNano(), TransitNanos: t.GetTransitNanos(), FlowID: t.GetFlowId(),
-		Decoded: t.GetSummary() != "undecoded frame", Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
+		Decoded: t.GetSummary() != UndecodedSummary, Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
 	})
 }
 
