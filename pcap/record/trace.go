@@ -10,9 +10,9 @@ import (
 
 // TraceLayout is the layout of packed traces (Batch.trace_records) this
 // package reads and writes.
-const TraceLayout = 1
+const TraceLayout = 2
 
-// Packed trace layout 1, little endian, every trace a multiple of 8 bytes:
+// Packed trace layout 2, little endian, every trace a multiple of 8 bytes:
 //
 //	0   u32  size of this trace in bytes
 //	4   u16  hops (n)
@@ -24,8 +24,10 @@ const TraceLayout = 1
 //	32  u64  flow id (0: none)
 //	40  u16  path length in bytes
 //	42  u16  summary length in bytes
-//	44  u32  0
-//	48       n hops of TraceHopLen bytes each
+//	44  u16  hop length in bytes (h): TraceHopLen, or TraceTunnelHopLen
+//	         when a hop saw the packet in a tunnel
+//	46  u16  0
+//	48       n hops of h bytes each
 //	         the path, the summary, then c × (u16 length, bytes), zero padding
 //
 // A hop:
@@ -45,9 +47,31 @@ const TraceLayout = 1
 //	28  u32  0
 //	32  16B  source address (ARP: sender)
 //	48  16B  destination address (ARP: target)
+//
+// and, in a trace of TraceTunnelHopLen-byte hops, the tunnel (all zero
+// for a hop that saw the packet as itself; the addresses above are always
+// the packet's own, inside the tunnel):
+//
+//	64  u8   encapsulation (Encap; 0: none)
+//	65  u8   flags: 1 = the tunnel id is set
+//	66  u8   outer source address length (4 or 16)
+//	67  u8   outer destination address length
+//	68  u32  tunnel id (VNI, GRE key)
+//	72  u16  outer EtherType
+//	74  u8   outer IP protocol
+//	75  u8   outer TTL / hop limit
+//	76  u16  outer source port (VXLAN, Geneve)
+//	78  u16  outer destination port
+//	80  16B  outer source address
+//	96  16B  outer destination address
+//
+// Layout 1 was layout 2 without the tunnel: its bytes 44–47 were zero and
+// every hop TraceHopLen bytes long. Readers honour the hop length, so a
+// later layout may add fields at the end of a hop without moving these.
 const (
-	TraceHeaderLen = 48
-	TraceHopLen    = 64
+	TraceHeaderLen    = 48
+	TraceHopLen       = 64
+	TraceTunnelHopLen = 112
 )
 
 const traceDecoded = 1
@@ -145,30 +169,36 @@ type TraceHop struct {
 	Dir       Direction
 	TTL       uint8
 	Tuple     Tuple
+	Tunnel    Tunnel
 }
 
 // TraceWriter packs traces: Begin, a Hop per sighting, End. The zero value
 // is ready; Bytes returns what was packed and Reset empties it, keeping the
 // memory.
 type TraceWriter struct {
-	buf   []byte
-	start int
-	hops  int
-	n     int
+	buf    []byte
+	start  int
+	hops   int
+	hopLen int
+	n      int
 }
 
 // Begin starts a trace.
 func (w *TraceWriter) Begin() {
 	w.start = len(w.buf)
 	w.hops = 0
+	w.hopLen = TraceHopLen
 	w.buf = grow(w.buf, TraceHeaderLen)
 }
 
 // Hop adds a sighting to the trace begun last.
 func (w *TraceWriter) Hop(h *TraceHop) {
+	if h.Tunnel.Encap != EncapNone && w.hopLen == TraceHopLen {
+		w.widen()
+	}
 	off := len(w.buf)
-	w.buf = grow(w.buf, TraceHopLen)
-	b := w.buf[off : off+TraceHopLen]
+	w.buf = grow(w.buf, w.hopLen)
+	b := w.buf[off : off+w.hopLen]
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], uint64(h.TimeNanos))
 	le.PutUint32(b[8:], h.Iface)
@@ -179,7 +209,48 @@ func (w *TraceWriter) Hop(h *TraceHop) {
 	le.PutUint16(b[24:], h.Tuple.DstPort)
 	b[26], b[27] = putAddr(b[32:48], h.Tuple.Src), putAddr(b[48:64], h.Tuple.Dst)
 	clear(b[28:32])
+	if w.hopLen == TraceTunnelHopLen {
+		putTunnel(b[64:TraceTunnelHopLen], &h.Tunnel)
+	}
 	w.hops++
+}
+
+// widen makes the hops of the trace begun last TraceTunnelHopLen long,
+// with zero tunnels: a hop with a tunnel is coming.
+func (w *TraceWriter) widen() {
+	first := w.start + TraceHeaderLen
+	w.buf = grow(w.buf, w.hops*(TraceTunnelHopLen-TraceHopLen))
+	for k := w.hops - 1; k >= 0; k-- {
+		to := first + k*TraceTunnelHopLen
+		copy(w.buf[to:to+TraceHopLen], w.buf[first+k*TraceHopLen:])
+		clear(w.buf[to+TraceHopLen : to+TraceTunnelHopLen])
+	}
+	w.hopLen = TraceTunnelHopLen
+}
+
+func putTunnel(b []byte, t *Tunnel) {
+	le := binary.LittleEndian
+	b[0], b[1] = byte(t.Encap), 0
+	if t.HasID {
+		b[1] = 1
+	}
+	b[2], b[3] = putAddr(b[16:32], t.Outer.Src), putAddr(b[32:48], t.Outer.Dst)
+	le.PutUint32(b[4:], t.ID)
+	le.PutUint16(b[8:], t.Outer.EtherType)
+	b[10], b[11] = t.Outer.Proto, t.OuterTTL
+	le.PutUint16(b[12:], t.Outer.SrcPort)
+	le.PutUint16(b[14:], t.Outer.DstPort)
+}
+
+func getTunnel(b []byte) Tunnel {
+	le := binary.LittleEndian
+	return Tunnel{
+		Encap: Encap(b[0]), HasID: b[1]&1 != 0, ID: le.Uint32(b[4:]), OuterTTL: b[11],
+		Outer: Tuple{
+			EtherType: le.Uint16(b[8:]), Proto: b[10], SrcPort: le.Uint16(b[12:]), DstPort: le.Uint16(b[14:]),
+			Src: getAddr(b[16:32], b[2]), Dst: getAddr(b[32:48], b[3]),
+		},
+	}
 }
 
 // End completes the trace begun last with its header and text. Text longer
@@ -212,7 +283,8 @@ func (w *TraceWriter) End(t *Trace) {
 	le.PutUint64(b[32:], t.FlowID)
 	le.PutUint16(b[40:], uint16(len(path)))
 	le.PutUint16(b[42:], uint16(len(summary)))
-	le.PutUint32(b[44:], 0)
+	le.PutUint16(b[44:], uint16(w.hopLen))
+	le.PutUint16(b[46:], 0)
 	w.n++
 }
 
@@ -297,6 +369,9 @@ func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
 		return TraceView{}, false, fmt.Errorf("%w: size %d with %d bytes left at offset %d", ErrCorruptTrace, n, len(rest), r.off)
 	}
 	v = TraceView{rest[:n]}
+	if hl := v.hopLen(); hl < TraceHopLen || hl%8 != 0 {
+		return TraceView{}, false, fmt.Errorf("%w: hop length %d at offset %d", ErrCorruptTrace, hl, r.off)
+	}
 	// Everything the accessors read must lie inside the trace.
 	text := v.textOff()
 	end := text + int(le.Uint16(rest[40:])) + int(le.Uint16(rest[42:]))
@@ -314,7 +389,15 @@ func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
 	return v, true, nil
 }
 
-func (v TraceView) textOff() int { return TraceHeaderLen + v.NumHops()*TraceHopLen }
+func (v TraceView) textOff() int { return TraceHeaderLen + v.NumHops()*v.hopLen() }
+
+// hopLen is the length of each hop; layout 1 said 0 for TraceHopLen.
+func (v TraceView) hopLen() int {
+	if n := int(binary.LittleEndian.Uint16(v.b[44:])); n != 0 {
+		return n
+	}
+	return TraceHopLen
+}
 
 // ID is the trace id: the records' trace id and pcapng's epb_packetid.
 func (v TraceView) ID() uint64 { return binary.LittleEndian.Uint64(v.b[8:]) }
@@ -336,9 +419,15 @@ func (v TraceView) NumHops() int { return int(binary.LittleEndian.Uint16(v.b[4:]
 
 // Hop returns sighting i (0 ≤ i < NumHops).
 func (v TraceView) Hop(i int) TraceHop {
-	b := v.b[TraceHeaderLen+i*TraceHopLen:][:TraceHopLen]
+	hl := v.hopLen()
+	b := v.b[TraceHeaderLen+i*hl:][:hl]
 	le := binary.LittleEndian
+	var tun Tunnel
+	if hl >= TraceTunnelHopLen {
+		tun = getTunnel(b[64:TraceTunnelHopLen])
+	}
 	return TraceHop{
+		Tunnel:    tun,
 		TimeNanos: int64(le.Uint64(b[0:])),
 		Iface:     le.Uint32(b[8:]),
 		OrigLen:   le.Uint32(b[12:]),

@@ -75,6 +75,21 @@ func TestTraceRoundTrip(t *testing.T) {
 				{Iface: 10, Dir: DirIn, TTL: 64, Tuple: Tuple{EtherType: 0x86dd, Proto: 58, Src: a6, Dst: b6, SrcPort: 7, DstPort: 7}},
 				{Iface: 11, Dir: DirIn, Tuple: Tuple{EtherType: 0x0806, Src: a4, Dst: b4}},
 			}},
+		// A tunnel after two plain hops: the writer widens the hops it
+		// has written.
+		{Trace{ID: 77, Decoded: true, Path: "pod in → vx0 out → under out → under in", Changes: []string{"encap VXLAN vni 42 10.212.0.1→10.212.0.2"}},
+			[]TraceHop{
+				{TimeNanos: 10, Iface: 1, Dir: DirIn, TTL: 64, Tuple: Tuple{EtherType: 0x0800, Proto: 1, Src: a4, Dst: b4, SrcPort: 7, DstPort: 7}},
+				{TimeNanos: 11, Iface: 2, Dir: DirOut, TTL: 63, Tuple: Tuple{EtherType: 0x0800, Proto: 1, Src: a4, Dst: b4, SrcPort: 7, DstPort: 7}},
+				{TimeNanos: 12, Iface: 3, Dir: DirOut, TTL: 63, Tuple: Tuple{EtherType: 0x0800, Proto: 1, Src: a4, Dst: b4, SrcPort: 7, DstPort: 7},
+					Tunnel: Tunnel{Encap: EncapVXLAN, ID: 42, HasID: true, OuterTTL: 64, Outer: Tuple{EtherType: 0x0800, Proto: 17,
+						Src: netip.MustParseAddr("10.212.0.1"), Dst: netip.MustParseAddr("10.212.0.2"), SrcPort: 51234, DstPort: 4789}}},
+				{TimeNanos: 13, Iface: 4, Dir: DirIn, TTL: 63, Tuple: Tuple{EtherType: 0x0800, Proto: 1, Src: a4, Dst: b4, SrcPort: 7, DstPort: 7},
+					Tunnel: Tunnel{Encap: Encap6in6, OuterTTL: 1, Outer: Tuple{EtherType: 0x86dd, Proto: 41, Src: a6, Dst: b6}}},
+			}},
+		// A trace that starts in a tunnel.
+		{Trace{ID: 78, Path: "under in"},
+			[]TraceHop{{Iface: 4, Dir: DirIn, Tunnel: Tunnel{Encap: EncapGRE, ID: 0xffffffff, HasID: true, Outer: Tuple{EtherType: 0x0800, Proto: 47, Src: a4, Dst: b4}}}}},
 	}
 	b := packAll(in)
 	if len(b)%8 != 0 {
@@ -103,15 +118,18 @@ func TestTraceCorrupt(t *testing.T) {
 	good := packAll([]packedTrace{{Trace{ID: 1, Path: "a in", Changes: []string{"SNAT"}}, []TraceHop{{Iface: 1}}}})
 	mut := func(f func(b []byte)) []byte { b := bytes.Clone(good); f(b); return b }
 	cases := map[string][]byte{
-		"short":           good[:20],
-		"size zero":       mut(func(b []byte) { b[0], b[1] = 0, 0 }),
-		"size unaligned":  mut(func(b []byte) { b[0]-- }),
-		"size beyond":     mut(func(b []byte) { b[1] = 1 }),
-		"no hops":         mut(func(b []byte) { b[4] = 0 }),
-		"hops beyond":     mut(func(b []byte) { b[4] = 9 }),
-		"path beyond":     mut(func(b []byte) { b[41] = 1 }),
-		"changes beyond":  mut(func(b []byte) { b[7] = 200 }),
-		"change too long": mut(func(b []byte) { b[TraceHeaderLen+TraceHopLen+4] = 0xff }),
+		"short":            good[:20],
+		"size zero":        mut(func(b []byte) { b[0], b[1] = 0, 0 }),
+		"size unaligned":   mut(func(b []byte) { b[0]-- }),
+		"size beyond":      mut(func(b []byte) { b[1] = 1 }),
+		"no hops":          mut(func(b []byte) { b[4] = 0 }),
+		"hops beyond":      mut(func(b []byte) { b[4] = 9 }),
+		"path beyond":      mut(func(b []byte) { b[41] = 1 }),
+		"changes beyond":   mut(func(b []byte) { b[7] = 200 }),
+		"change too long":  mut(func(b []byte) { b[TraceHeaderLen+TraceHopLen+4] = 0xff }),
+		"hop length short": mut(func(b []byte) { b[44] = 8 }),
+		"hop length odd":   mut(func(b []byte) { b[44] = 65 }),
+		"hop length long":  mut(func(b []byte) { b[44] = 128 }),
 	}
 	for name, b := range cases {
 		if _, _, err := NewTraceReader(b).Next(); !errors.Is(err, ErrCorruptTrace) {
@@ -122,6 +140,7 @@ func TestTraceCorrupt(t *testing.T) {
 
 func FuzzTraceReader(f *testing.F) {
 	f.Add(packAll([]packedTrace{{Trace{ID: 1, Path: "a in → b out", Summary: []byte("UDP"), Changes: []string{"SNAT x→y"}}, []TraceHop{{Iface: 1}, {Iface: 2}}}}))
+	f.Add(packAll([]packedTrace{{Trace{ID: 2}, []TraceHop{{Iface: 1}, {Iface: 2, Tunnel: Tunnel{Encap: EncapVXLAN, HasID: true, ID: 1}}}}}))
 	f.Add([]byte{})
 	f.Add(make([]byte, 48))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -234,5 +253,27 @@ func TestIPProtoNumber(t *testing.T) {
 		if _, ok := IPProtoNumber(bad); ok {
 			t.Errorf("IPProtoNumber(%q) ok", bad)
 		}
+	}
+}
+
+// TestTraceLayout1 reads a trace as layout 1 wrote it: bytes 44–47 zero.
+func TestTraceLayout1(t *testing.T) {
+	in := []packedTrace{{Trace{ID: 5, Path: "a in → b out"}, []TraceHop{{Iface: 1, TTL: 3}, {Iface: 2, TTL: 2}}}}
+	b := packAll(in)
+	b[44], b[45] = 0, 0
+	got := readAll(t, b)
+	if len(got) != 1 || len(got[0].hops) != 2 || got[0].hops[1].Iface != 2 || got[0].hops[1].TTL != 2 || got[0].t.Path != "a in → b out" {
+		t.Fatalf("layout 1 trace read as %+v", got)
+	}
+}
+
+func TestEncapNames(t *testing.T) {
+	for e := EncapVXLAN; e <= Encap6in6; e++ {
+		if e.String() == "" || ParseEncap(e.String()) != e {
+			t.Errorf("Encap %d: %q parses to %d", e, e.String(), ParseEncap(e.String()))
+		}
+	}
+	if EncapNone.String() != "" || ParseEncap("") != EncapNone || ParseEncap("nope") != EncapNone || Encap(200).String() != "" {
+		t.Error("EncapNone or unknown names")
 	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// MaxCandidates bounds how many open traces with the same fingerprint a
 	// sighting is compared with, newest first (default and maximum 64).
 	MaxCandidates int
+	// Tunnels are the UDP ports decoded as VXLAN and Geneve (default
+	// decode.DefaultTunnels); SetTunnels changes them.
+	Tunnels *decode.Tunnels
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxCandidates <= 0 {
 		c.MaxCandidates = 64
+	}
+	if c.Tunnels == nil {
+		c.Tunnels = decode.DefaultTunnels
 	}
 	return c
 }
@@ -79,6 +85,9 @@ type Hop struct {
 	TTL       uint8
 	VLAN      uint16
 	MSS       uint16
+	// Tunnel is the tunnel this device saw the packet in; zero when it saw
+	// the packet itself. Tuple is always the packet's own.
+	Tunnel record.Tunnel
 }
 
 // Trace is every sighting of one packet, in time order.
@@ -148,6 +157,7 @@ type Correlator struct {
 
 	done    []int32 // traces closed since the last Drain
 	scratch []pending
+	pkt     decode.Packet // for decoding tunnel hops again
 	changes []string
 	chEnd   []int
 	intern  interner
@@ -188,8 +198,9 @@ type sighting struct {
 func (sg *sighting) key() uint64 { return hopKey(sg.iface, sg.dir) }
 
 const (
-	sightOK   = 1 << iota // decoded: Decode returned nil and the packet is Valid
-	sightLate             // behind the merge when added
+	sightOK     = 1 << iota // decoded: Decode returned nil and the packet is Valid
+	sightLate               // behind the merge when added
+	sightTunnel             // seen inside a tunnel packet
 )
 
 // pending is a sighting's merge key kept next to its index, so that the
@@ -249,6 +260,15 @@ func New(cfg Config) *Correlator {
 // Config returns the configuration in effect, defaults filled in.
 func (c *Correlator) Config() Config { return c.cfg }
 
+// SetTunnels changes the UDP ports decoded as VXLAN and Geneve from the
+// next Add on, e.g. when a tunnel device with another port appears.
+func (c *Correlator) SetTunnels(t *decode.Tunnels) {
+	if t == nil {
+		t = decode.DefaultTunnels
+	}
+	c.cfg.Tunnels = t
+}
+
 // AddSource tells the correlator that source src exists (a socket was
 // opened at wall time now), so that the merge waits for it, up to Lag,
 // before its first batch.
@@ -294,7 +314,7 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 		}
 		i := c.alloc()
 		sg := c.sights.at(i)
-		decoded := decode.Decode(h.HAType, h.VLANTCI, data, &pkt) == nil && pkt.Valid
+		decoded := c.cfg.Tunnels.Decode(h.HAType, h.VLANTCI, data, &pkt) == nil && pkt.Valid
 		*sg = sighting{
 			time:  h.TimeNanos,
 			seq:   c.seq,
@@ -311,6 +331,9 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 			sg.flags = sightOK
 			sg.fp = pkt.Fingerprint
 			sg.tup = compactTuple(&pkt)
+			if pkt.Encap != decode.EncapNone {
+				sg.flags |= sightTunnel
+			}
 		}
 		c.seq++
 		c.refs[ci].refs++
@@ -713,14 +736,23 @@ func (c *Correlator) closedTraces() []*Trace {
 				Iface: sg.iface, Dir: sg.dir, TimeNanos: sg.time, OrigLen: h.OrigLen,
 				Tuple: sg.tup.tuple(), TTL: sg.ttl, VLAN: sg.vlan, MSS: sg.mss,
 			}
+			// Decoded again rather than kept for every sighting:
+			// Decode is a function of these bytes.
 			if j == 0 {
-				// Decoded again rather than kept for every sighting:
-				// Decode is a function of these bytes.
-				err := decode.Decode(h.HAType, h.VLANTCI, data, &tr.Packet)
+				err := c.cfg.Tunnels.Decode(h.HAType, h.VLANTCI, data, &tr.Packet)
 				tr.Decoded = err == nil && tr.Packet.Valid
 				if !tr.Decoded {
 					tr.Packet.Valid = false
 				}
+			}
+			if sg.flags&sightTunnel != 0 {
+				p := &c.pkt
+				if j == 0 {
+					p = &tr.Packet
+				} else {
+					_ = c.cfg.Tunnels.Decode(h.HAType, h.VLANTCI, data, p)
+				}
+				tr.Hops[j].Tunnel = tunnelOf(p)
 			}
 		}
 		c.changes = appendChanges(c.changes, tr.Hops, &c.intern)
@@ -814,9 +846,25 @@ func (c *Correlator) putChunk(ci int32) {
 	c.freeC = append(c.freeC, ci)
 }
 
+// tunnelOf is the Tunnel of a decoded packet.
+func tunnelOf(p *decode.Packet) record.Tunnel {
+	if p.Encap == decode.EncapNone {
+		return record.Tunnel{}
+	}
+	o := &p.Outer
+	return record.Tunnel{
+		Encap: p.Encap, ID: p.TunnelID, HasID: p.HasTunnelID, OuterTTL: o.TTL,
+		Outer: record.Tuple{EtherType: o.EtherType, Proto: o.Proto, Src: o.Src, Dst: o.Dst, SrcPort: o.SrcPort, DstPort: o.DstPort},
+	}
+}
+
 // Changes describes what changed between consecutive hops, each change
 // once, in order of first appearance: "SNAT a→b", "DNAT a→b" (with ports
-// for TCP and UDP when they changed), "MSS a→b", "VLAN a→b".
+// for TCP and UDP when they changed), "MSS a→b", "VLAN a→b"; where the
+// packet went into a tunnel or came out of one, "encap VXLAN vni 42
+// 10.212.0.1→10.212.0.2" and "decap …" with the tunnel's endpoints, and
+// "outer SNAT a→b" or "outer DNAT a→b" where the tunnel packet's were
+// rewritten.
 func Changes(hops []Hop) []string { return appendChanges(nil, hops, nil) }
 
 // appendChanges appends Changes(hops) to out, taking the strings from in
@@ -830,6 +878,20 @@ func appendChanges(out []string, hops []Hop, in *interner) []string {
 	}
 	for k := 1; k < len(hops); k++ {
 		a, b := &hops[k-1], &hops[k]
+		ta, tb := &a.Tunnel, &b.Tunnel
+		switch {
+		case ta.Encap == record.EncapNone && tb.Encap != record.EncapNone:
+			add(tunnelChange(changeEncap, tb))
+		case ta.Encap != record.EncapNone && tb.Encap == record.EncapNone:
+			add(tunnelChange(changeDecap, ta))
+		case ta.Encap != record.EncapNone:
+			if ta.Outer.Src != tb.Outer.Src {
+				add(changeKey{kind: changeOuterSNAT, a: ta.Outer.Src, b: tb.Outer.Src})
+			}
+			if ta.Outer.Dst != tb.Outer.Dst {
+				add(changeKey{kind: changeOuterDNAT, a: ta.Outer.Dst, b: tb.Outer.Dst})
+			}
+		}
 		if a.Tuple.EtherType != b.Tuple.EtherType || a.Tuple.Proto != b.Tuple.Proto {
 			continue
 		}
@@ -859,14 +921,25 @@ const (
 	changeEcho
 	changeMSS
 	changeVLAN
+	changeEncap
+	changeDecap
+	changeOuterSNAT
+	changeOuterDNAT
 )
 
 // changeKey is what a change's text is made of.
 type changeKey struct {
 	kind     uint8
 	withPort bool
+	encap    record.Encap
+	hasID    bool
+	id       uint32
 	a, b     netip.Addr
 	ap, bp   uint16
+}
+
+func tunnelChange(kind uint8, t *record.Tunnel) changeKey {
+	return changeKey{kind: kind, encap: t.Encap, hasID: t.HasID, id: t.ID, a: t.Outer.Src, b: t.Outer.Dst}
 }
 
 func addrChange(kind uint8, a netip.Addr, ap uint16, b netip.Addr, bp uint16, withPort bool) changeKey {
@@ -888,6 +961,20 @@ func (k changeKey) String() string {
 		return "MSS " + strconv.Itoa(int(k.ap)) + "→" + strconv.Itoa(int(k.bp))
 	case changeVLAN:
 		return "VLAN " + vlan(k.ap) + "→" + vlan(k.bp)
+	case changeEncap, changeDecap:
+		s := "encap "
+		if k.kind == changeDecap {
+			s = "decap "
+		}
+		s += k.encap.String()
+		if k.hasID {
+			s += " " + k.encap.IDName() + " " + strconv.FormatUint(uint64(k.id), 10)
+		}
+		return s + " " + k.a.String() + "→" + k.b.String()
+	case changeOuterSNAT:
+		return "outer SNAT " + k.a.String() + "→" + k.b.String()
+	case changeOuterDNAT:
+		return "outer DNAT " + k.a.String() + "→" + k.b.String()
 	}
 	return ""
 }

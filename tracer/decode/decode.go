@@ -154,6 +154,21 @@ type Packet struct {
 	// the fields of the headers decoded before the fault stay set (for
 	// display only).
 	Valid bool
+
+	// Encap is the tunnel the packet was captured in, EncapNone if none.
+	// When set, every field above but HAType and VLAN (the outer tag, if
+	// any) describes the inner packet, Fingerprint included, so that the
+	// tunnel packet fingerprints as the packet it carries; Outer holds the
+	// tunnel's header.
+	Encap Encap
+	// TunnelID is the VXLAN or Geneve VNI or the GRE key; HasTunnelID says
+	// whether the encapsulation carried one.
+	TunnelID    uint32
+	HasTunnelID bool
+	// Outer is the header of the tunnel packet; zero unless Encap is set.
+	Outer Outer
+
+	tunnels *Tunnels // the ports Decode looks into; nil once Decode returns
 }
 
 // Decode fills p from one captured frame of a device whose ARPHRD_* hardware
@@ -169,12 +184,20 @@ type Packet struct {
 // ErrLinkType with p Valid and its Fingerprint a hash of the whole frame, so
 // exact copies still group.
 //
+// Tunnels: an IP payload that is IP in IP (IPIP, sit, ip6tnl), GRE with a
+// known protocol (IP, or Ethernet for gretap), or UDP to a VXLAN or Geneve
+// port of DefaultTunnels is decoded as the packet it carries, one level
+// deep; see Packet.Encap. Tunnels.Decode takes other ports.
+//
 // Decode overwrites all of *p, does not retain data, allocates nothing and
 // never panics. It returns nil, ErrLinkType, ErrTruncated or ErrMalformed
 // itself, never wrapped; see Packet.Valid for what p holds after each.
 func Decode(hatype uint16, vlanTCI uint16, data []byte, p *Packet) error {
-	*p = Packet{HAType: hatype, VLAN: vlanTCI & 0x0fff}
-	switch hatype {
+	return DefaultTunnels.Decode(hatype, vlanTCI, data, p)
+}
+
+func (p *Packet) decode(data []byte) error {
+	switch hatype := p.HAType; hatype {
 	case arphrdEther, arphrdLoopback:
 		return p.decodeEthernet(data)
 	case arphrdNone, arphrdIPGRE, arphrdTunnel, arphrdTunnel6, arphrdSIT, arphrdRawIP, arphrdVoid:
@@ -192,7 +215,7 @@ func Decode(hatype uint16, vlanTCI uint16, data []byte, p *Packet) error {
 		return ErrMalformed
 	}
 	h := newHasher()
-	h.add(kindFrame|uint64(hatype)<<32|uint64(len(data)), 0)
+	h.add(kindFrame|uint64(p.HAType)<<32|uint64(len(data)), 0)
 	h.bytes(data)
 	p.PayloadLen = len(data)
 	p.finish(h)
@@ -388,6 +411,9 @@ walk:
 // when the packet is the first of several fragments: its L4 header may be
 // cut by the fragmentation, which is then not malformed.
 func (p *Packet) decodeL4(h hasher, seg []byte, declared int, v6, firstFrag bool) error {
+	if p.tunnels != nil && !firstFrag && p.decap(seg, v6) {
+		return nil
+	}
 	switch {
 	case p.Proto == ProtoTCP:
 		return p.decodeTCP(h, seg, declared, firstFrag)

@@ -52,6 +52,22 @@
 // After ErrTruncated and ErrMalformed the fields of the headers decoded
 // before the fault stay set, for display only.
 //
+// # Tunnels
+//
+// A pod's packet that crosses an overlay (flannel's or Calico's VXLAN,
+// Cilium's Geneve, Calico's IPIP, GRE) is shown on the vxlan device as
+// itself and on the underlay inside another packet. Decode looks into IP in
+// IP (protocols 4 and 41, over IPv4 and IPv6), GRE version 0 carrying IP or
+// Ethernet (gretap), and UDP to a VXLAN port (4789 and 8472 by default) or
+// a Geneve port (6081), and describes such a packet by what it carries:
+// the inner packet's fields and fingerprint, with Encap naming the tunnel,
+// TunnelID its VNI or key and Outer its outer header. So the outer copy on
+// the underlay and the inner copies on the tunnel device and the pod's veth
+// have one fingerprint, and the correlator joins them into one trace.
+// Packets that only look like tunnel packets (VXLAN without its I flag, a
+// Geneve version other than 0, an inner packet that does not decode) are
+// decoded as what they are on the outside.
+//
 // # Fingerprint
 //
 // The fingerprint hashes only what no forwarding hop rewrites, so the copy
@@ -116,10 +132,14 @@
 //     device and the segments on the wire on the other are different
 //     packets to the fingerprint; BIG TCP packets (IPv4 total length 0,
 //     IPv6 payload length 0) are malformed here.
-//   - Tunnels are out of scope: an encapsulated packet is fingerprinted
-//     by its outer headers (GRE, IP-in-IP, VXLAN's UDP), and the inner
-//     packet is not matched against its decapsulated copy. IPsec ESP and
-//     AH are opaque IP protocols.
+//   - Tunnels are looked through one level deep: an inner packet that
+//     is itself a tunnel packet is fingerprinted as such. VXLAN and Geneve
+//     are found by UDP port (Tunnels), so VXLAN on a port nobody told
+//     Decode about is plain UDP. A tunnel packet whose inner packet is
+//     cut by the snap length is fingerprinted by its outer headers and
+//     will not match its decapsulated copy: keep -s above the outer
+//     headers (50 bytes for VXLAN over IPv4) plus the inner ones. IPsec
+//     ESP and AH are opaque IP protocols.
 //   - Frames of other EtherTypes are hashed from the captured bytes, so
 //     Ethernet padding a hop adds to a short frame changes their
 //     fingerprint.

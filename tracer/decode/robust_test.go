@@ -67,6 +67,10 @@ func FuzzDecode(f *testing.F) {
 		hatype, tci, frame := tc.spec.frame(f)
 		f.Add(hatype, tci, frame)
 	}
+	for _, ts := range tunnelSpecs() {
+		_, _, outer := ts.frames(f)
+		f.Add(uint16(arphrdEther), uint16(0), outer)
+	}
 	f.Fuzz(func(t *testing.T, hatype, tci uint16, data []byte) {
 		var p, q Packet
 		err := Decode(hatype, tci, data, &p)

@@ -58,7 +58,9 @@ func (p *Packet) isEthernet() bool {
 //	IP6 fd00::1 > fd00::2 ICMP6 echo request id 7 seq 1
 //	ARP who-has 10.200.1.1 tell 10.200.1.2
 //
-// prefixed with "vlan N " when the packet had a VLAN tag and followed by
+// prefixed with "vlan N " when the packet had a VLAN tag, before that with
+// the tunnel ("VXLAN vni 42 192.168.1.1 > 192.168.1.2: ") when it was
+// encapsulated, and followed by
 // " [invalid]" when it is not Valid. It allocates the string it returns;
 // on the per-packet path, use AppendString into a reused buffer.
 func (p *Packet) String() string {
@@ -68,13 +70,17 @@ func (p *Packet) String() string {
 
 // maxStringLen bounds the length of String for a Packet that Decode filled
 // (a tagged TCP packet between IPv6 addresses of 39 characters with every
-// flag and every number at its widest is 169 bytes).
-const maxStringLen = 192
+// flag and every number at its widest is 169 bytes; a tunnel between such
+// addresses adds at most 105).
+const maxStringLen = 320
 
 // AppendString appends what String returns to b. It allocates nothing
-// when b has the capacity: 192 bytes is enough for any Packet that Decode
-// filled.
+// when b has the capacity: maxStringLen (320) bytes is enough for any
+// Packet that Decode filled.
 func (p *Packet) AppendString(b []byte) []byte {
+	if p.Encap != EncapNone {
+		b = p.appendEncap(b)
+	}
 	if p.VLAN != 0 {
 		b = append(b, "vlan "...)
 		b = strconv.AppendUint(b, uint64(p.VLAN), 10)
