@@ -169,7 +169,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 		h := &tr.Hops[i]
 		p.hop = record.TraceHop{
 			TimeNanos: h.TimeNanos, Iface: h.Iface, OrigLen: h.OrigLen, Dir: h.Dir, TTL: h.TTL,
-			Tuple: record.Tuple(h.Tuple),
+			Tuple: record.Tuple(h.Tuple), Tunnel: h.Tunnel,
 		}
 		p.packed.Hop(&p.hop)
 		key = append(key, byte(h.Iface), byte(h.Iface>>8), byte(h.Iface>>16), byte(h.Iface>>24), byte(h.Dir))

@@ -193,21 +193,33 @@ type traceLine struct {
 }
 
 type hopLine struct {
-	Netns        string `json:"netns"`
-	Ifname       string `json:"ifname"`
-	Device       string `json:"device"`
-	InterfaceID  uint32 `json:"interface_id"`
-	Direction    string `json:"direction"`
-	Time         string `json:"time"`
-	TimeUnixNano int64  `json:"time_unix_nano"`
-	OffsetNS     int64  `json:"offset_ns"`
-	Length       uint32 `json:"length"`
-	TTL          uint32 `json:"ttl"`
-	Proto        string `json:"proto"`
-	Src          string `json:"src"`
-	Dst          string `json:"dst"`
-	Sport        uint32 `json:"sport"`
-	Dport        uint32 `json:"dport"`
+	Netns        string      `json:"netns"`
+	Ifname       string      `json:"ifname"`
+	Device       string      `json:"device"`
+	InterfaceID  uint32      `json:"interface_id"`
+	Direction    string      `json:"direction"`
+	Time         string      `json:"time"`
+	TimeUnixNano int64       `json:"time_unix_nano"`
+	OffsetNS     int64       `json:"offset_ns"`
+	Length       uint32      `json:"length"`
+	TTL          uint32      `json:"ttl"`
+	Proto        string      `json:"proto"`
+	Src          string      `json:"src"`
+	Dst          string      `json:"dst"`
+	Sport        uint32      `json:"sport"`
+	Dport        uint32      `json:"dport"`
+	Tunnel       *tunnelLine `json:"tunnel,omitempty"`
+}
+
+type tunnelLine struct {
+	Encap      string  `json:"encap"`
+	ID         *uint32 `json:"id,omitempty"`
+	OuterProto string  `json:"outer_proto"`
+	OuterSrc   string  `json:"outer_src"`
+	OuterDst   string  `json:"outer_dst"`
+	OuterSport uint32  `json:"outer_sport"`
+	OuterDport uint32  `json:"outer_dport"`
+	OuterTTL   uint32  `json:"outer_ttl"`
 }
 
 type flowLine struct {
@@ -313,7 +325,23 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 			Direction: h.Dir.String(), Time: timeString(h.TimeNanos), TimeUnixNano: h.TimeNanos,
 			OffsetNS: h.TimeNanos - t.TimeNanos(), Length: h.OrigLen, TTL: uint32(h.TTL),
 			Proto: tu.ProtoName(), Src: p.strs.Addr(tu.Src), Dst: p.strs.Addr(tu.Dst), Sport: uint32(tu.SrcPort), Dport: uint32(tu.DstPort),
+			Tunnel: p.tunnelOf(&h.Tunnel),
 		})
+	}
+	return l
+}
+
+func (p *Plugin) tunnelOf(t *record.Tunnel) *tunnelLine {
+	if t.Encap == record.EncapNone {
+		return nil
+	}
+	o := &t.Outer
+	l := &tunnelLine{
+		Encap: t.Encap.String(), OuterProto: o.ProtoName(), OuterSrc: p.strs.Addr(o.Src), OuterDst: p.strs.Addr(o.Dst),
+		OuterSport: uint32(o.SrcPort), OuterDport: uint32(o.DstPort), OuterTTL: uint32(t.OuterTTL),
+	}
+	if t.HasID {
+		l.ID = &t.ID
 	}
 	return l
 }

@@ -1045,3 +1045,42 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestTunnelHop: a hop that saw the packet inside a VXLAN packet carries a
+// tunnel object; a hop that saw the packet itself has none.
+func TestTunnelHop(t *testing.T) {
+	tu := &pb.Tuple{Proto: "icmp", Src: "10.244.1.2", Dst: "10.244.2.2", Sport: 7, Dport: 7}
+	tr := &pb.Trace{
+		Id: 9, TimeUnixNano: at(0), Path: "labhost/br0 out → labhost/br0 in", Changes: []string{"encap VXLAN vni 42 10.212.0.1→10.212.0.2"},
+		Hops: []*pb.Hop{
+			{InterfaceId: 3, Direction: "out", TimeUnixNano: at(0), Ttl: 64, Tuple: tu},
+			{InterfaceId: 3, Direction: "in", TimeUnixNano: at(1), Ttl: 64, Tuple: tu,
+				Tunnel: &pb.Tunnel{Encap: "VXLAN", Id: 42, HasId: true, OuterTtl: 63, Outer: &pb.Tuple{Proto: "udp", Src: "10.212.0.1", Dst: "10.212.0.2", Sport: 40123, Dport: 4789}}},
+			{InterfaceId: 3, Direction: "in", TimeUnixNano: at(2), Ttl: 64, Tuple: tu,
+				Tunnel: &pb.Tunnel{Encap: "IPIP", Outer: &pb.Tuple{Proto: "4", Src: "10.212.0.1", Dst: "10.212.0.2"}}},
+		},
+	}
+	lines, _, _ := run(t, []*pb.Batch{{Seq: 1, Interfaces: []*pb.Interface{br0}, Traces: []*pb.Trace{tr}}})
+	var obj map[string]any
+	for i, l := range lines {
+		if err := json.Validate(l); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		if o := decode(t, l); o["type"] == "trace" {
+			obj = o
+		}
+	}
+	hops := obj["hops"].([]any)
+	if _, ok := hops[0].(map[string]any)["tunnel"]; ok {
+		t.Errorf("hop 0 has a tunnel: %v", hops[0])
+	}
+	n := func(v int) stdjson.Number { return stdjson.Number(fmt.Sprint(v)) }
+	want := map[string]any{"encap": "VXLAN", "id": n(42), "outer_proto": "udp", "outer_src": "10.212.0.1", "outer_dst": "10.212.0.2",
+		"outer_sport": n(40123), "outer_dport": n(4789), "outer_ttl": n(63)}
+	if diff := cmp.Diff(want, hops[1].(map[string]any)["tunnel"]); diff != "" {
+		t.Errorf("hop 1 tunnel (-want +got):\n%s", diff)
+	}
+	if got := hops[2].(map[string]any)["tunnel"].(map[string]any); got["encap"] != "IPIP" || got["id"] != nil {
+		t.Errorf("hop 2 tunnel %v, want IPIP without id", got)
+	}
+}

@@ -143,6 +143,16 @@ var schema = map[string][]field{
 			req("dst", kString),
 			req("sport", kUint),
 			req("dport", kUint),
+			optional(obj("tunnel", // only where the device saw the packet inside a tunnel packet
+				oneOf("encap", "VXLAN", "Geneve", "GRE", "GRETAP", "IPIP", "6in4", "4in6", "6in6"),
+				optional(req("id", kUint)), // VNI or GRE key, when the tunnel has one
+				req("outer_proto", kString),
+				req("outer_src", kString),
+				req("outer_dst", kString),
+				req("outer_sport", kUint),
+				req("outer_dport", kUint),
+				req("outer_ttl", kUint),
+			)),
 		),
 	},
 	"flow": {

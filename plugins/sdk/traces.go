@@ -68,9 +68,19 @@ func TraceProto(v record.TraceView) *pb.Trace {
 		t.Hops[i] = &pb.Hop{
 			InterfaceId: h.Iface, Direction: h.Dir.String(), TimeUnixNano: h.TimeNanos,
 			Length: h.OrigLen, Tuple: TupleProto(h.Tuple), Ttl: uint32(h.TTL),
+			Tunnel: TunnelProto(h.Tunnel),
 		}
 	}
 	return t
+}
+
+// TunnelProto turns a packed hop's tunnel into a Tunnel message; nil when
+// the hop saw the packet itself.
+func TunnelProto(t record.Tunnel) *pb.Tunnel {
+	if t.Encap == record.EncapNone {
+		return nil
+	}
+	return &pb.Tunnel{Encap: t.Encap.String(), Id: t.ID, HasId: t.HasID, Outer: TupleProto(t.Outer), OuterTtl: uint32(t.OuterTTL)}
 }
 
 // TupleProto turns a packed tuple into a Tuple message.
@@ -99,13 +109,23 @@ func PackTrace(w *record.TraceWriter, t *pb.Trace) {
 		}
 		w.Hop(&record.TraceHop{
 			TimeNanos: h.GetTimeUnixNano(), Iface: h.GetInterfaceId(), OrigLen: h.GetLength(),
-			Dir: dir, TTL: uint8(h.GetTtl()), Tuple: packTuple(h.GetTuple()),
+			Dir: dir, TTL: uint8(h.GetTtl()), Tuple: packTuple(h.GetTuple()), Tunnel: packTunnel(h.GetTunnel()),
 		})
 	}
 	w.End(&record.Trace{
 		ID: t.GetId(), TimeNanos: t.GetTimeUnixNano(), TransitNanos: t.GetTransitNanos(), FlowID: t.GetFlowId(),
 		Decoded: t.GetSummary() != UndecodedSummary, Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
 	})
+}
+
+func packTunnel(t *pb.Tunnel) record.Tunnel {
+	if t == nil {
+		return record.Tunnel{}
+	}
+	return record.Tunnel{
+		Encap: record.ParseEncap(t.GetEncap()), ID: t.GetId(), HasID: t.GetHasId(),
+		Outer: packTuple(t.GetOuter()), OuterTTL: uint8(t.GetOuterTtl()),
+	}
 }
 
 func packTuple(t *pb.Tuple) record.Tuple {

@@ -34,6 +34,16 @@ func sampleTraces() []*pb.Trace {
 				{InterfaceId: 7, Direction: "out", Tuple: tu("ethertype 0x88cc", "", "", 0, 0)},
 				{InterfaceId: 8, Direction: "out", Tuple: tu("ipv6", "", "", 0, 0)},
 			}},
+		{Id: 6, Summary: "VXLAN vni 42 10.212.0.1 > 10.212.0.2: ICMP echo request 10.244.1.2 > 10.244.2.2 id 7 seq 1",
+			Path: "a/eth0 out → a/vx0 out → a/up0 out", Changes: []string{"encap VXLAN vni 42 10.212.0.1→10.212.0.2"},
+			Hops: []*pb.Hop{
+				{InterfaceId: 1, Direction: "out", Ttl: 64, Tuple: tu("icmp", "10.244.1.2", "10.244.2.2", 7, 7)},
+				{InterfaceId: 2, Direction: "out", Ttl: 63, Tuple: tu("icmp", "10.244.1.2", "10.244.2.2", 7, 7)},
+				{InterfaceId: 3, Direction: "out", Ttl: 63, Tuple: tu("icmp", "10.244.1.2", "10.244.2.2", 7, 7),
+					Tunnel: &pb.Tunnel{Encap: "VXLAN", Id: 42, HasId: true, OuterTtl: 64, Outer: tu("udp", "10.212.0.1", "10.212.0.2", 40123, 4789)}},
+				{InterfaceId: 4, Direction: "in", Ttl: 63, Tuple: tu("icmp6", "fd00::1", "fd00::2", 7, 7),
+					Tunnel: &pb.Tunnel{Encap: "6in4", Outer: tu("41", "10.212.0.1", "10.212.0.2", 0, 0)}},
+			}},
 	}
 }
 

@@ -173,7 +173,7 @@ type Subscriptions struct {
 	Topology    bool                   `protobuf:"varint,5,opt,name=topology,proto3" json:"topology,omitempty"`                          // routing snapshots of the captured namespaces (Batch.routing)
 	Stats       bool                   `protobuf:"varint,6,opt,name=stats,proto3" json:"stats,omitempty"`                                // capture statistics (at least once, at the end)
 	// With traces: receive them packed in Batch.trace_records (the layout
-	// RunInfo.trace_layout names; pcap/record documents layout 1) instead of
+	// RunInfo.trace_layout names; pcap/record documents layout 2) instead of
 	// as Trace messages. Packed traces cost the host and the plugin a small
 	// fraction of what messages cost; the Go SDK reads both (sdk.EachTrace).
 	PackedTraces  bool `protobuf:"varint,7,opt,name=packed_traces,json=packedTraces,proto3" json:"packed_traces,omitempty"`
@@ -1639,13 +1639,17 @@ func (x *Trace) GetFlowId() uint64 {
 
 // A hop is one sighting of a traced packet.
 type Hop struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	InterfaceId   uint32                 `protobuf:"varint,1,opt,name=interface_id,json=interfaceId,proto3" json:"interface_id,omitempty"` // Interface.id
-	Direction     string                 `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`                         // "in" or "out"
-	TimeUnixNano  int64                  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
-	Length        uint32                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"` // original length of the frame
-	Tuple         *Tuple                 `protobuf:"bytes,5,opt,name=tuple,proto3" json:"tuple,omitempty"`    // the packet's addresses here
-	Ttl           uint32                 `protobuf:"varint,6,opt,name=ttl,proto3" json:"ttl,omitempty"`       // IPv4 TTL or IPv6 hop limit; 0 when not IP
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	InterfaceId  uint32                 `protobuf:"varint,1,opt,name=interface_id,json=interfaceId,proto3" json:"interface_id,omitempty"` // Interface.id
+	Direction    string                 `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`                         // "in" or "out"
+	TimeUnixNano int64                  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	Length       uint32                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"` // original length of the frame
+	Tuple        *Tuple                 `protobuf:"bytes,5,opt,name=tuple,proto3" json:"tuple,omitempty"`    // the packet's addresses here
+	Ttl          uint32                 `protobuf:"varint,6,opt,name=ttl,proto3" json:"ttl,omitempty"`       // IPv4 TTL or IPv6 hop limit; 0 when not IP
+	// Set when this device saw the packet inside a tunnel packet (the
+	// underlay of a VXLAN, Geneve, GRE or IP-in-IP overlay). tuple and ttl are
+	// still the packet's own, inside the tunnel.
+	Tunnel        *Tunnel `protobuf:"bytes,7,opt,name=tunnel,proto3" json:"tunnel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1722,6 +1726,91 @@ func (x *Hop) GetTtl() uint32 {
 	return 0
 }
 
+func (x *Hop) GetTunnel() *Tunnel {
+	if x != nil {
+		return x.Tunnel
+	}
+	return nil
+}
+
+// A tunnel is the packet that carried a traced packet at one hop.
+type Tunnel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "VXLAN", "Geneve", "GRE", "GRETAP", "IPIP", "6in4", "4in6" or "6in6".
+	Encap         string `protobuf:"bytes,1,opt,name=encap,proto3" json:"encap,omitempty"`
+	Id            uint32 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"` // VXLAN/Geneve VNI or GRE key, when has_id
+	HasId         bool   `protobuf:"varint,3,opt,name=has_id,json=hasId,proto3" json:"has_id,omitempty"`
+	Outer         *Tuple `protobuf:"bytes,4,opt,name=outer,proto3" json:"outer,omitempty"` // the tunnel's endpoints; proto "udp", "gre", "4" or "41"
+	OuterTtl      uint32 `protobuf:"varint,5,opt,name=outer_ttl,json=outerTtl,proto3" json:"outer_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tunnel) Reset() {
+	*x = Tunnel{}
+	mi := &file_plugin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tunnel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tunnel) ProtoMessage() {}
+
+func (x *Tunnel) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tunnel.ProtoReflect.Descriptor instead.
+func (*Tunnel) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Tunnel) GetEncap() string {
+	if x != nil {
+		return x.Encap
+	}
+	return ""
+}
+
+func (x *Tunnel) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Tunnel) GetHasId() bool {
+	if x != nil {
+		return x.HasId
+	}
+	return false
+}
+
+func (x *Tunnel) GetOuter() *Tuple {
+	if x != nil {
+		return x.Outer
+	}
+	return nil
+}
+
+func (x *Tunnel) GetOuterTtl() uint32 {
+	if x != nil {
+		return x.OuterTtl
+	}
+	return 0
+}
+
 // Tuple is what a packet's addresses were at one hop.
 type Tuple struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1736,7 +1825,7 @@ type Tuple struct {
 
 func (x *Tuple) Reset() {
 	*x = Tuple{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1837,7 @@ func (x *Tuple) String() string {
 func (*Tuple) ProtoMessage() {}
 
 func (x *Tuple) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1850,7 @@ func (x *Tuple) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tuple.ProtoReflect.Descriptor instead.
 func (*Tuple) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Tuple) GetProto() string {
@@ -1820,7 +1909,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +1921,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +1934,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Flow) GetId() uint64 {
@@ -1935,7 +2024,7 @@ type PathCount struct {
 
 func (x *PathCount) Reset() {
 	*x = PathCount{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2036,7 @@ func (x *PathCount) String() string {
 func (*PathCount) ProtoMessage() {}
 
 func (x *PathCount) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2049,7 @@ func (x *PathCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathCount.ProtoReflect.Descriptor instead.
 func (*PathCount) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PathCount) GetPath() string {
@@ -2002,7 +2091,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2103,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2116,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Interface) GetId() uint32 {
@@ -2163,7 +2252,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2264,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2277,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Stats) GetStartUnixNano() int64 {
@@ -2249,7 +2338,7 @@ type CorrelationStats struct {
 
 func (x *CorrelationStats) Reset() {
 	*x = CorrelationStats{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2350,7 @@ func (x *CorrelationStats) String() string {
 func (*CorrelationStats) ProtoMessage() {}
 
 func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2363,7 @@ func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrelationStats.ProtoReflect.Descriptor instead.
 func (*CorrelationStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CorrelationStats) GetTraces() uint64 {
@@ -2347,7 +2436,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2448,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2461,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InterfaceStats) GetId() uint32 {
@@ -2421,7 +2510,7 @@ type SocketStats struct {
 
 func (x *SocketStats) Reset() {
 	*x = SocketStats{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2522,7 @@ func (x *SocketStats) String() string {
 func (*SocketStats) ProtoMessage() {}
 
 func (x *SocketStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2535,7 @@ func (x *SocketStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketStats.ProtoReflect.Descriptor instead.
 func (*SocketStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SocketStats) GetDevice() string {
@@ -2483,7 +2572,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2584,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2597,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Report) GetLines() []string {
@@ -2554,7 +2643,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2655,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2668,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 type FinishResponse struct {
@@ -2593,7 +2682,7 @@ type FinishResponse struct {
 
 func (x *FinishResponse) Reset() {
 	*x = FinishResponse{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2694,7 @@ func (x *FinishResponse) String() string {
 func (*FinishResponse) ProtoMessage() {}
 
 func (x *FinishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2707,7 @@ func (x *FinishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishResponse.ProtoReflect.Descriptor instead.
 func (*FinishResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FinishResponse) GetFiles() []string {
@@ -2798,14 +2887,21 @@ const file_plugin_proto_rawDesc = "" +
 	"\achanges\x18\x05 \x03(\tR\achanges\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12\x12\n" +
 	"\x04path\x18\a \x01(\tR\x04path\x12\x17\n" +
-	"\aflow_id\x18\b \x01(\x04R\x06flowId\"\xc9\x01\n" +
+	"\aflow_id\x18\b \x01(\x04R\x06flowId\"\xff\x01\n" +
 	"\x03Hop\x12!\n" +
 	"\finterface_id\x18\x01 \x01(\rR\vinterfaceId\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12$\n" +
 	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\rR\x06length\x121\n" +
 	"\x05tuple\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05tuple\x12\x10\n" +
-	"\x03ttl\x18\x06 \x01(\rR\x03ttl\"m\n" +
+	"\x03ttl\x18\x06 \x01(\rR\x03ttl\x124\n" +
+	"\x06tunnel\x18\a \x01(\v2\x1c.ifacetrace.plugin.v1.TunnelR\x06tunnel\"\x95\x01\n" +
+	"\x06Tunnel\x12\x14\n" +
+	"\x05encap\x18\x01 \x01(\tR\x05encap\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\rR\x02id\x12\x15\n" +
+	"\x06has_id\x18\x03 \x01(\bR\x05hasId\x121\n" +
+	"\x05outer\x18\x04 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05outer\x12\x1b\n" +
+	"\touter_ttl\x18\x05 \x01(\rR\bouterTtl\"m\n" +
 	"\x05Tuple\x12\x14\n" +
 	"\x05proto\x18\x01 \x01(\tR\x05proto\x12\x10\n" +
 	"\x03src\x18\x02 \x01(\tR\x03src\x12\x10\n" +
@@ -2914,7 +3010,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: ifacetrace.plugin.v1.DescribeRequest
 	(*PluginInfo)(nil),        // 1: ifacetrace.plugin.v1.PluginInfo
@@ -2934,30 +3030,31 @@ var file_plugin_proto_goTypes = []any{
 	(*UIDRange)(nil),          // 15: ifacetrace.plugin.v1.UIDRange
 	(*Trace)(nil),             // 16: ifacetrace.plugin.v1.Trace
 	(*Hop)(nil),               // 17: ifacetrace.plugin.v1.Hop
-	(*Tuple)(nil),             // 18: ifacetrace.plugin.v1.Tuple
-	(*Flow)(nil),              // 19: ifacetrace.plugin.v1.Flow
-	(*PathCount)(nil),         // 20: ifacetrace.plugin.v1.PathCount
-	(*Interface)(nil),         // 21: ifacetrace.plugin.v1.Interface
-	(*Stats)(nil),             // 22: ifacetrace.plugin.v1.Stats
-	(*CorrelationStats)(nil),  // 23: ifacetrace.plugin.v1.CorrelationStats
-	(*InterfaceStats)(nil),    // 24: ifacetrace.plugin.v1.InterfaceStats
-	(*SocketStats)(nil),       // 25: ifacetrace.plugin.v1.SocketStats
-	(*Report)(nil),            // 26: ifacetrace.plugin.v1.Report
-	(*FinishRequest)(nil),     // 27: ifacetrace.plugin.v1.FinishRequest
-	(*FinishResponse)(nil),    // 28: ifacetrace.plugin.v1.FinishResponse
-	nil,                       // 29: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 30: ifacetrace.plugin.v1.Report.CountersEntry
-	nil,                       // 31: ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	(*Tunnel)(nil),            // 18: ifacetrace.plugin.v1.Tunnel
+	(*Tuple)(nil),             // 19: ifacetrace.plugin.v1.Tuple
+	(*Flow)(nil),              // 20: ifacetrace.plugin.v1.Flow
+	(*PathCount)(nil),         // 21: ifacetrace.plugin.v1.PathCount
+	(*Interface)(nil),         // 22: ifacetrace.plugin.v1.Interface
+	(*Stats)(nil),             // 23: ifacetrace.plugin.v1.Stats
+	(*CorrelationStats)(nil),  // 24: ifacetrace.plugin.v1.CorrelationStats
+	(*InterfaceStats)(nil),    // 25: ifacetrace.plugin.v1.InterfaceStats
+	(*SocketStats)(nil),       // 26: ifacetrace.plugin.v1.SocketStats
+	(*Report)(nil),            // 27: ifacetrace.plugin.v1.Report
+	(*FinishRequest)(nil),     // 28: ifacetrace.plugin.v1.FinishRequest
+	(*FinishResponse)(nil),    // 29: ifacetrace.plugin.v1.FinishResponse
+	nil,                       // 30: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 31: ifacetrace.plugin.v1.Report.CountersEntry
+	nil,                       // 32: ifacetrace.plugin.v1.FinishResponse.CountersEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: ifacetrace.plugin.v1.PluginInfo.wants:type_name -> ifacetrace.plugin.v1.Subscriptions
 	3,  // 1: ifacetrace.plugin.v1.PluginInfo.options:type_name -> ifacetrace.plugin.v1.OptionSpec
-	29, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	30, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
 	5,  // 3: ifacetrace.plugin.v1.ConfigureRequest.run:type_name -> ifacetrace.plugin.v1.RunInfo
-	21, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
-	22, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
+	22, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
+	23, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
 	16, // 6: ifacetrace.plugin.v1.Batch.traces:type_name -> ifacetrace.plugin.v1.Trace
-	19, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
+	20, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
 	8,  // 8: ifacetrace.plugin.v1.Batch.routing:type_name -> ifacetrace.plugin.v1.Routing
 	9,  // 9: ifacetrace.plugin.v1.Routing.links:type_name -> ifacetrace.plugin.v1.RoutingLink
 	10, // 10: ifacetrace.plugin.v1.Routing.addrs:type_name -> ifacetrace.plugin.v1.RoutingAddr
@@ -2968,27 +3065,29 @@ var file_plugin_proto_depIdxs = []int32{
 	14, // 15: ifacetrace.plugin.v1.RoutingRule.dport:type_name -> ifacetrace.plugin.v1.PortRange
 	15, // 16: ifacetrace.plugin.v1.RoutingRule.uid:type_name -> ifacetrace.plugin.v1.UIDRange
 	17, // 17: ifacetrace.plugin.v1.Trace.hops:type_name -> ifacetrace.plugin.v1.Hop
-	18, // 18: ifacetrace.plugin.v1.Hop.tuple:type_name -> ifacetrace.plugin.v1.Tuple
-	18, // 19: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
-	20, // 20: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
-	24, // 21: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
-	25, // 22: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
-	23, // 23: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
-	30, // 24: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
-	31, // 25: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
-	0,  // 26: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
-	4,  // 27: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
-	7,  // 28: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
-	27, // 29: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
-	1,  // 30: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
-	6,  // 31: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
-	26, // 32: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
-	28, // 33: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
-	30, // [30:34] is the sub-list for method output_type
-	26, // [26:30] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	19, // 18: ifacetrace.plugin.v1.Hop.tuple:type_name -> ifacetrace.plugin.v1.Tuple
+	18, // 19: ifacetrace.plugin.v1.Hop.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
+	19, // 20: ifacetrace.plugin.v1.Tunnel.outer:type_name -> ifacetrace.plugin.v1.Tuple
+	19, // 21: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
+	21, // 22: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
+	25, // 23: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
+	26, // 24: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
+	24, // 25: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
+	31, // 26: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
+	32, // 27: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	0,  // 28: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
+	4,  // 29: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
+	7,  // 30: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
+	28, // 31: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
+	1,  // 32: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
+	6,  // 33: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
+	27, // 34: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
+	29, // 35: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
+	32, // [32:36] is the sub-list for method output_type
+	28, // [28:32] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3002,7 +3101,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
