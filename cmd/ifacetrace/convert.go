@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
@@ -44,6 +45,26 @@ func deviceToPB(d tracer.Device, own netns.ID) *pb.Interface {
 	}
 	for _, a := range d.Addrs {
 		ifc.Addresses = append(ifc.Addresses, a.String())
+	}
+	if t := d.Tunnel; t != nil {
+		outer := &pb.Tuple{Dport: uint32(t.Port)}
+		switch t.Encap {
+		case record.EncapVXLAN, record.EncapGeneve:
+			outer.Proto = "udp"
+		case record.EncapGRE, record.EncapGRETap:
+			outer.Proto = "gre"
+		case record.EncapIPIP, record.Encap4in6:
+			outer.Proto = "4"
+		default:
+			outer.Proto = "41"
+		}
+		if t.Local.IsValid() {
+			outer.Src = t.Local.String()
+		}
+		if t.Remote.IsValid() {
+			outer.Dst = t.Remote.String()
+		}
+		ifc.Tunnel = &pb.Tunnel{Encap: t.Encap.String(), Id: t.ID, HasId: t.HasID, Outer: outer}
 	}
 	return ifc
 }

@@ -35,6 +35,14 @@ type jsonHop struct {
 	Dst       string `json:"dst"`
 	Sport     int    `json:"sport"`
 	Dport     int    `json:"dport"`
+	Tunnel    *struct {
+		Encap      string  `json:"encap"`
+		ID         *uint32 `json:"id"`
+		OuterProto string  `json:"outer_proto"`
+		OuterSrc   string  `json:"outer_src"`
+		OuterDst   string  `json:"outer_dst"`
+		OuterDport uint32  `json:"outer_dport"`
+	} `json:"tunnel"`
 }
 
 type jsonTrace struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
 // pipeline sits between the session and the outputs: it correlates the
@@ -64,6 +66,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 	for _, d := range b.Devices {
 		p.routes.ensure(d.NetNS, d.NetNSName)
 		p.announce(deviceToPB(d, p.ownNS))
+		p.learnTunnel(d.Tunnel)
 	}
 	if b.Count > 0 {
 		p.sightings.Add(uint64(b.Count))
@@ -87,6 +90,23 @@ func (p *pipeline) announce(ifc *pb.Interface) {
 		p.names = append(p.names, "")
 	}
 	p.names[ifc.Id] = ifc.Name
+}
+
+// learnTunnel has the correlator look into UDP to a VXLAN or Geneve
+// device's port, when it is not one of the well-known ones: the underlay's
+// copies of the device's packets then join their traces. Copies seen
+// before the device's first sighting are not looked into.
+func (p *pipeline) learnTunnel(t *topology.Tunnel) {
+	if t == nil || t.Port == 0 {
+		return
+	}
+	cur := p.corr.Config().Tunnels
+	switch {
+	case t.Encap == record.EncapVXLAN && !slices.Contains(cur.VXLAN, t.Port):
+		p.corr.SetTunnels(cur.With([]uint16{t.Port}, nil))
+	case t.Encap == record.EncapGeneve && !slices.Contains(cur.Geneve, t.Port):
+		p.corr.SetTunnels(cur.With(nil, []uint16{t.Port}))
+	}
 }
 
 // Tick implements tracer.Ticker: traces close while no frame arrives.

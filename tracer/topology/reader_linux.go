@@ -15,6 +15,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 )
 
@@ -136,6 +137,7 @@ func (r *Reader) describe(l netlink.Link, byIndex map[int]netlink.Link) Device {
 	if len(d.MAC) == 0 || d.Kind == "loopback" {
 		d.MAC = nil
 	}
+	d.Tunnel = tunnelOf(l)
 	lookup := func(idx int) string {
 		if m, ok := byIndex[idx]; ok {
 			return m.Attrs().Name
@@ -251,6 +253,47 @@ func nameIn(p Ref, ifindex int) string {
 		return ""
 	}
 	return l.Attrs().Name
+}
+
+// tunnelOf reads a tunnel device's parameters; nil for other devices.
+func tunnelOf(l netlink.Link) *Tunnel {
+	addr := func(ip net.IP) netip.Addr {
+		a, _ := netip.AddrFromSlice(ip)
+		if a.IsUnspecified() {
+			return netip.Addr{}
+		}
+		return a.Unmap()
+	}
+	switch v := l.(type) {
+	case *netlink.Vxlan:
+		return &Tunnel{Encap: record.EncapVXLAN, ID: uint32(v.VxlanId), HasID: !v.FlowBased, Port: uint16(v.Port),
+			Local: addr(v.SrcAddr), Remote: addr(v.Group), External: v.FlowBased}
+	case *netlink.Geneve:
+		return &Tunnel{Encap: record.EncapGeneve, ID: v.ID, HasID: !v.FlowBased, Port: v.Dport, Remote: addr(v.Remote), External: v.FlowBased}
+	case *netlink.Iptun:
+		e := record.EncapIPIP
+		if v.Proto == unix.IPPROTO_IPV6 {
+			e = record.Encap6in4
+		}
+		return &Tunnel{Encap: e, Local: addr(v.Local), Remote: addr(v.Remote), External: v.FlowBased}
+	case *netlink.Sittun:
+		e := record.Encap6in4
+		if v.Proto == unix.IPPROTO_IPIP {
+			e = record.EncapIPIP
+		}
+		return &Tunnel{Encap: e, Local: addr(v.Local), Remote: addr(v.Remote)}
+	case *netlink.Ip6tnl:
+		e := record.Encap6in6
+		if v.Proto == unix.IPPROTO_IPIP {
+			e = record.Encap4in6
+		}
+		return &Tunnel{Encap: e, Local: addr(v.Local), Remote: addr(v.Remote), External: v.FlowBased}
+	case *netlink.Gretun:
+		return &Tunnel{Encap: record.EncapGRE, ID: v.OKey, HasID: v.OKey != 0 || v.IKey != 0, Local: addr(v.Local), Remote: addr(v.Remote), External: v.FlowBased}
+	case *netlink.Gretap:
+		return &Tunnel{Encap: record.EncapGRETap, ID: v.OKey, HasID: v.OKey != 0 || v.IKey != 0, Local: addr(v.Local), Remote: addr(v.Remote), External: v.FlowBased}
+	}
+	return nil
 }
 
 func kindOf(l netlink.Link) string {

@@ -2067,24 +2067,28 @@ func (x *PathCount) GetCount() uint64 {
 }
 
 type Interface struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`    // what records call it
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // display name: IFNAME in the tracer's namespace, else NETNS/IFNAME
-	Ifname        string                 `protobuf:"bytes,3,opt,name=ifname,proto3" json:"ifname,omitempty"`
-	Ifindex       int32                  `protobuf:"varint,4,opt,name=ifindex,proto3" json:"ifindex,omitempty"`
-	Netns         string                 `protobuf:"bytes,5,opt,name=netns,proto3" json:"netns,omitempty"` // namespace name ("" for the tracer's own)
-	NetnsInode    uint64                 `protobuf:"varint,6,opt,name=netns_inode,json=netnsInode,proto3" json:"netns_inode,omitempty"`
-	Kind          string                 `protobuf:"bytes,7,opt,name=kind,proto3" json:"kind,omitempty"`      // veth, bridge, loopback, device, tun, vxlan, …
-	Hatype        uint32                 `protobuf:"varint,8,opt,name=hatype,proto3" json:"hatype,omitempty"` // ARPHRD_*
-	Mac           string                 `protobuf:"bytes,9,opt,name=mac,proto3" json:"mac,omitempty"`
-	Mtu           uint32                 `protobuf:"varint,10,opt,name=mtu,proto3" json:"mtu,omitempty"`
-	Up            bool                   `protobuf:"varint,11,opt,name=up,proto3" json:"up,omitempty"`
-	Carrier       bool                   `protobuf:"varint,12,opt,name=carrier,proto3" json:"carrier,omitempty"`
-	Master        string                 `protobuf:"bytes,13,opt,name=master,proto3" json:"master,omitempty"`           // bridge it is a port of (display name)
-	Peer          string                 `protobuf:"bytes,14,opt,name=peer,proto3" json:"peer,omitempty"`               // veth peer (display name, NETNS/IFNAME across namespaces)
-	Addresses     []string               `protobuf:"bytes,15,rep,name=addresses,proto3" json:"addresses,omitempty"`     // CIDR
-	Description   string                 `protobuf:"bytes,16,opt,name=description,proto3" json:"description,omitempty"` // one line: kind, state, master, peer, mac, mtu, addresses
-	Snaplen       uint32                 `protobuf:"varint,17,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`    // what records call it
+	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // display name: IFNAME in the tracer's namespace, else NETNS/IFNAME
+	Ifname      string                 `protobuf:"bytes,3,opt,name=ifname,proto3" json:"ifname,omitempty"`
+	Ifindex     int32                  `protobuf:"varint,4,opt,name=ifindex,proto3" json:"ifindex,omitempty"`
+	Netns       string                 `protobuf:"bytes,5,opt,name=netns,proto3" json:"netns,omitempty"` // namespace name ("" for the tracer's own)
+	NetnsInode  uint64                 `protobuf:"varint,6,opt,name=netns_inode,json=netnsInode,proto3" json:"netns_inode,omitempty"`
+	Kind        string                 `protobuf:"bytes,7,opt,name=kind,proto3" json:"kind,omitempty"`      // veth, bridge, loopback, device, tun, vxlan, …
+	Hatype      uint32                 `protobuf:"varint,8,opt,name=hatype,proto3" json:"hatype,omitempty"` // ARPHRD_*
+	Mac         string                 `protobuf:"bytes,9,opt,name=mac,proto3" json:"mac,omitempty"`
+	Mtu         uint32                 `protobuf:"varint,10,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	Up          bool                   `protobuf:"varint,11,opt,name=up,proto3" json:"up,omitempty"`
+	Carrier     bool                   `protobuf:"varint,12,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Master      string                 `protobuf:"bytes,13,opt,name=master,proto3" json:"master,omitempty"`           // bridge it is a port of (display name)
+	Peer        string                 `protobuf:"bytes,14,opt,name=peer,proto3" json:"peer,omitempty"`               // veth peer (display name, NETNS/IFNAME across namespaces)
+	Addresses   []string               `protobuf:"bytes,15,rep,name=addresses,proto3" json:"addresses,omitempty"`     // CIDR
+	Description string                 `protobuf:"bytes,16,opt,name=description,proto3" json:"description,omitempty"` // one line: kind, state, tunnel, master, peer, mac, mtu, addresses
+	Snaplen     uint32                 `protobuf:"varint,17,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	// A tunnel device's parameters: outer.src and outer.dst are its local and
+	// remote endpoints (unset when chosen per packet), outer.dport the UDP
+	// port of VXLAN and Geneve.
+	Tunnel        *Tunnel `protobuf:"bytes,18,opt,name=tunnel,proto3" json:"tunnel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2236,6 +2240,13 @@ func (x *Interface) GetSnaplen() uint32 {
 		return x.Snaplen
 	}
 	return 0
+}
+
+func (x *Interface) GetTunnel() *Tunnel {
+	if x != nil {
+		return x.Tunnel
+	}
+	return nil
 }
 
 type Stats struct {
@@ -2923,7 +2934,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05final\x18\v \x01(\bR\x05final\"5\n" +
 	"\tPathCount\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"\x98\x03\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\xce\x03\n" +
 	"\tInterface\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -2943,7 +2954,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04peer\x18\x0e \x01(\tR\x04peer\x12\x1c\n" +
 	"\taddresses\x18\x0f \x03(\tR\taddresses\x12 \n" +
 	"\vdescription\x18\x10 \x01(\tR\vdescription\x12\x18\n" +
-	"\asnaplen\x18\x11 \x01(\rR\asnaplen\"\xbe\x02\n" +
+	"\asnaplen\x18\x11 \x01(\rR\asnaplen\x124\n" +
+	"\x06tunnel\x18\x12 \x01(\v2\x1c.ifacetrace.plugin.v1.TunnelR\x06tunnel\"\xbe\x02\n" +
 	"\x05Stats\x12&\n" +
 	"\x0fstart_unix_nano\x18\x01 \x01(\x03R\rstartUnixNano\x12\"\n" +
 	"\rend_unix_nano\x18\x02 \x01(\x03R\vendUnixNano\x12\x1c\n" +
@@ -3070,24 +3082,25 @@ var file_plugin_proto_depIdxs = []int32{
 	19, // 20: ifacetrace.plugin.v1.Tunnel.outer:type_name -> ifacetrace.plugin.v1.Tuple
 	19, // 21: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
 	21, // 22: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
-	25, // 23: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
-	26, // 24: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
-	24, // 25: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
-	31, // 26: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
-	32, // 27: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
-	0,  // 28: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
-	4,  // 29: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
-	7,  // 30: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
-	28, // 31: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
-	1,  // 32: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
-	6,  // 33: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
-	27, // 34: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
-	29, // 35: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
-	32, // [32:36] is the sub-list for method output_type
-	28, // [28:32] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	18, // 23: ifacetrace.plugin.v1.Interface.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
+	25, // 24: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
+	26, // 25: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
+	24, // 26: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
+	31, // 27: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
+	32, // 28: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	0,  // 29: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
+	4,  // 30: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
+	7,  // 31: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
+	28, // 32: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
+	1,  // 33: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
+	6,  // 34: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
+	27, // 35: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
+	29, // 36: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
+	33, // [33:37] is the sub-list for method output_type
+	29, // [29:33] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
