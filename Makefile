@@ -45,6 +45,7 @@ fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 20s ./tracer/decode/
 	$(GO) test -run '^$$' -fuzz FuzzAppendString -fuzztime 20s ./tracer/decode/
 	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
+	$(GO) test -run '^$$' -fuzz FuzzSegments -fuzztime 20s ./tracer/correlate/
 	$(GO) test -run '^$$' -fuzz FuzzLookup -fuzztime 20s ./tracer/fib/
 
 clean: ## remove build output

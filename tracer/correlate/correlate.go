@@ -88,6 +88,10 @@ type Hop struct {
 	// Tunnel is the tunnel this device saw the packet in; zero when it saw
 	// the packet itself. Tuple is always the packet's own.
 	Tunnel record.Tunnel
+	// Segment is, in a trace whose packet was segmented or coalesced
+	// (Trace.Segments > 0), the number of the segment this hop saw, 1… in
+	// sequence order; 0 where the hop saw the whole packet.
+	Segment uint16
 }
 
 // Trace is every sighting of one packet, in time order.
@@ -98,6 +102,9 @@ type Trace struct {
 	// Packet is the packet as decoded at the first hop; valid iff Decoded.
 	Packet  decode.Packet
 	Decoded bool
+	// Segments is how many segments the packet was cut into (GSO, TSO) or
+	// glued from (GRO) on its way; 0 when neither.
+	Segments int
 }
 
 // TimeNanos is the time of the first sighting.
@@ -142,6 +149,8 @@ type Correlator struct {
 	freeT  []int32
 	more   []moreHops // hops of traces with more than inlineHops; a trace keeps its entry
 	byFP   fpIndex
+	byAck  fpIndex    // open traces of TCP data packets, by ack (segments.go)
+	kids   []kids     // children of traces whose packet was segmented or coalesced
 	devs   devices
 	openq  []int32 // by creation, for closing
 	openh  int
@@ -192,7 +201,10 @@ type sighting struct {
 	mss   uint16
 	ttl   uint8
 	dir   record.Direction
-	flags uint8 // sightOK, sightLate
+	flags uint8 // sightOK, sightLate, …
+	// TCP sequence and acknowledgment numbers and payload length, if
+	// sightTCP: what segments.go matches pieces of a packet by.
+	tseq, tack, plen uint32
 }
 
 func (sg *sighting) key() uint64 { return hopKey(sg.iface, sg.dir) }
@@ -201,6 +213,7 @@ const (
 	sightOK     = 1 << iota // decoded: Decode returned nil and the packet is Valid
 	sightLate               // behind the merge when added
 	sightTunnel             // seen inside a tunnel packet
+	sightTCP                // a TCP packet whose header was decoded
 )
 
 // pending is a sighting's merge key kept next to its index, so that the
@@ -240,6 +253,16 @@ type trace struct {
 	released int32
 	closed   bool
 	indexed  bool
+
+	// Offloads (segments.go): the first sighting's TCP numbers; the
+	// parent (1 + index) of a segment's trace, the children (1 + index in
+	// Correlator.kids) of a segmented or coalesced packet's, the family's
+	// hop count once closed; the entry in byAck.
+	tseq, tack, plen uint32
+	parent, kids     int32
+	total            int32
+	ali, apos        int32
+	ackIndexed       bool
 }
 
 type moreHops struct {
@@ -333,6 +356,10 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 			sg.tup = compactTuple(&pkt)
 			if pkt.Encap != decode.EncapNone {
 				sg.flags |= sightTunnel
+			}
+			if pkt.Proto == decode.ProtoTCP && !pkt.Fragment && pkt.PayloadLen >= 0 {
+				sg.flags |= sightTCP
+				sg.tseq, sg.tack, sg.plen = pkt.TCPSeq, pkt.TCPAck, uint32(pkt.PayloadLen)
 			}
 		}
 		c.seq++
@@ -463,6 +490,13 @@ func (c *Correlator) process(i int32) {
 			c.stats.Late++
 		}
 		bi = c.newTrace(sg)
+		if sg.tcpData() {
+			if pi := c.matchParent(sg); pi >= 0 {
+				c.adopt(pi, bi)
+			} else {
+				c.adoptSegments(bi, sg)
+			}
+		}
 	}
 	best := c.traces.at(bi)
 	c.addHop(best, i, sg.key())
@@ -587,12 +621,16 @@ func (c *Correlator) newTrace(sg *sighting) int32 {
 		ti = c.traces.grow()
 	}
 	t := c.traces.at(ti)
-	more := t.more
+	more, kids := t.more, t.kids
 	if more != 0 {
 		m := &c.more[more-1]
 		m.hops, m.keys = m.hops[:0], m.keys[:0]
 	}
-	*t = trace{more: more}
+	if kids != 0 {
+		k := &c.kids[kids-1]
+		k.traces, k.order = k.traces[:0], k.order[:0]
+	}
+	*t = trace{more: more, kids: kids}
 	t.id = c.nextID
 	c.nextID++
 	t.first = sg.time
@@ -601,6 +639,11 @@ func (c *Correlator) newTrace(sg *sighting) int32 {
 		t.fp = sg.fp
 		t.indexed = true
 		t.li, t.pos = c.byFP.add(t.fp, fpEnt{first: t.first, last: t.last, t: ti})
+	}
+	if sg.tcpData() {
+		t.tseq, t.tack, t.plen = sg.tseq, sg.tack, sg.plen
+		t.ackIndexed = true
+		t.ali, t.apos = c.byAck.add(ackKey(sg.tack), fpEnt{first: t.first, t: ti})
 	}
 	c.openq = append(c.openq, ti)
 	c.open++
@@ -621,14 +664,48 @@ func (c *Correlator) evict() {
 }
 
 // close finishes a trace: hops in time order and numbered. Drain turns it
-// into a Trace.
+// into a Trace. A segmented or coalesced packet's trace closes with its
+// children, as one: closing a child (the segments GRO glued are older
+// than the packet it made) closes its parent.
 func (c *Correlator) close(ti int32) {
+	t := c.traces.at(ti)
+	if t.parent != 0 {
+		ti = t.parent - 1
+		t = c.traces.at(ti)
+	}
+	c.closeOne(ti)
+	c.stats.Traces++
+	if t.n > 1 || c.family(t) != nil {
+		c.stats.MultiHop++
+	}
+	if c.family(t) != nil {
+		c.closeFamily(ti)
+	}
+	c.done = append(c.done, ti)
+}
+
+// family is t's children, nil when it has none.
+func (c *Correlator) family(t *trace) *kids {
+	if t.kids == 0 || len(c.kids[t.kids-1].traces) == 0 {
+		return nil
+	}
+	return &c.kids[t.kids-1]
+}
+
+// closeOne marks trace ti closed, takes it out of the indexes and numbers
+// its hops in time order.
+func (c *Correlator) closeOne(ti int32) {
 	t := c.traces.at(ti)
 	t.closed = true
 	c.open--
 	if t.indexed {
 		for _, e := range c.byFP.remove(t.fp, t.li, t.pos) {
 			c.traces.at(e.t).pos--
+		}
+	}
+	if t.ackIndexed {
+		for _, e := range c.byAck.remove(ackKey(t.tack), t.ali, t.apos) {
+			c.traces.at(e.t).apos--
 		}
 	}
 	n := int(t.n)
@@ -638,12 +715,7 @@ func (c *Correlator) close(ti int32) {
 		sg := c.sights.at(i)
 		hs = append(hs, pending{time: sg.time, seq: sg.seq, i: i})
 	}
-	// Insertion sort: traces have a few hops, mostly in order already.
-	for k := 1; k < n; k++ {
-		for j := k; j > 0 && hs[j].before(&hs[j-1]); j-- {
-			hs[j], hs[j-1] = hs[j-1], hs[j]
-		}
-	}
+	sortPending(hs)
 	for k := range hs {
 		i := hs[k].i
 		c.sights.at(i).hop = uint16(min(k+1, math.MaxUint16))
@@ -655,11 +727,6 @@ func (c *Correlator) close(ti int32) {
 		}
 	}
 	c.scratch = hs[:0]
-	c.stats.Traces++
-	if n > 1 {
-		c.stats.MultiHop++
-	}
-	c.done = append(c.done, ti)
 }
 
 // Drain appends the sightings released so far to dst, in time order and
@@ -694,7 +761,11 @@ func (c *Correlator) DrainLimit(dst []byte, limit int) (records []byte, count in
 		}
 		var h record.Header
 		data := c.record(sg, &h)
-		h.TraceID, h.Hop, h.Hops = t.id, sg.hop, uint16(min(t.n, math.MaxUint16))
+		n := t.n
+		if t.total > 0 {
+			n = t.total
+		}
+		h.TraceID, h.Hop, h.Hops = t.id, sg.hop, uint16(min(n, math.MaxUint16))
 		dst = record.Append(dst, h, data)
 		count++
 		c.outh++
@@ -717,7 +788,8 @@ func (c *Correlator) DrainLimit(dst []byte, limit int) (records []byte, count in
 func (c *Correlator) closedTraces() []*Trace {
 	nh := 0
 	for _, ti := range c.done {
-		nh += int(c.traces.at(ti).n)
+		t := c.traces.at(ti)
+		nh += int(max(t.n, t.total))
 	}
 	out := reuse(&c.outTr, len(c.done))
 	trs := reuse(&c.outT, len(c.done))
@@ -727,9 +799,19 @@ func (c *Correlator) closedTraces() []*Trace {
 		t := c.traces.at(ti)
 		tr := &trs[k]
 		n := int(t.n)
+		fam := c.family(t)
+		if fam != nil {
+			n = len(fam.order)
+			tr.Segments = len(fam.traces)
+		}
 		tr.ID, tr.Hops, hops = t.id, hops[:n:n], hops[n:]
 		for j := range tr.Hops {
-			sg := c.sights.at(c.hopAt(t, j))
+			var sg *sighting
+			if fam != nil {
+				sg = c.sights.at(fam.order[j])
+			} else {
+				sg = c.sights.at(c.hopAt(t, j))
+			}
 			var h record.Header
 			data := c.record(sg, &h)
 			tr.Hops[j] = Hop{
@@ -754,8 +836,18 @@ func (c *Correlator) closedTraces() []*Trace {
 				}
 				tr.Hops[j].Tunnel = tunnelOf(p)
 			}
+			if fam != nil && sg.trace != ti {
+				tr.Hops[j].Segment = c.segmentOf(t, sg.trace)
+			}
 		}
 		c.changes = appendChanges(c.changes, tr.Hops, &c.intern)
+		if fam != nil {
+			kind := uint8(changeSegmented)
+			if tr.Hops[0].Segment != 0 {
+				kind = changeCoalesced
+			}
+			c.changes = append(c.changes, c.intern.str(changeKey{kind: kind, id: uint32(tr.Segments)}))
+		}
 		c.chEnd = append(c.chEnd, len(c.changes))
 		out[k] = tr
 	}
@@ -925,6 +1017,8 @@ const (
 	changeDecap
 	changeOuterSNAT
 	changeOuterDNAT
+	changeSegmented
+	changeCoalesced
 )
 
 // changeKey is what a change's text is made of.
@@ -975,6 +1069,10 @@ func (k changeKey) String() string {
 		return "outer SNAT " + k.a.String() + "→" + k.b.String()
 	case changeOuterDNAT:
 		return "outer DNAT " + k.a.String() + "→" + k.b.String()
+	case changeSegmented:
+		return "segmented into " + strconv.FormatUint(uint64(k.id), 10)
+	case changeCoalesced:
+		return "coalesced from " + strconv.FormatUint(uint64(k.id), 10)
 	}
 	return ""
 }

@@ -1,0 +1,183 @@
+package correlate
+
+import "math"
+
+// Offloads: a TCP socket hands the stack 64 KB "super-packets" (GSO), and
+// they are cut into MSS-sized segments only where a device cannot take
+// them whole (a device without TSO, or a NIC's hardware); in the other
+// direction GRO glues received segments into one. The super-packet and its
+// segments share no fingerprint (the lengths, the IP ids and the payloads
+// differ), but they share the acknowledgment number, and each segment's
+// sequence range lies inside the super-packet's.
+//
+// So TCP data packets are indexed by acknowledgment number too (byAck).
+// A sighting that copies no open trace is tried as a piece of one:
+//
+//   - a segment of an open trace of a larger packet (segmentation): the
+//     trace's packet has the same ack, the segment's range lies inside its
+//     range, and the trace was not seen on the segment's device in its
+//     direction (where it was, the "segment" is a retransmission);
+//   - a larger packet whose range holds open traces of smaller ones with the
+//     same ack, none of them part of another packet yet (coalescing).
+//
+// The piece keeps a trace of its own, so that its further copies (the
+// segment on the next hop) join it by fingerprint as usual, but it is a
+// child of the whole packet's trace: it closes with its parent, and Drain
+// gives parent and children as one trace, with one id, numbered hops,
+// each child's hops marked with its segment number, and the change
+// "segmented into N" or "coalesced from N".
+
+// maxPieceScan bounds how many open traces with the same ack, newest
+// first, a piece of a packet is compared with. In a bulk flow whose peer
+// sends nothing, every data packet of the window has the same ack; the
+// pieces of a packet are among the newest (a 64 KB packet has 45
+// segments at MSS 1448).
+const maxPieceScan = 128
+
+// tcpData reports whether sg is a decoded TCP packet with payload.
+func (sg *sighting) tcpData() bool { return sg.flags&sightTCP != 0 && sg.plen > 0 }
+
+// ackKey is the byAck key of acknowledgment number ack.
+func ackKey(ack uint32) uint64 { return uint64(ack)*0x9e3779b97f4a7c15 | 1 }
+
+// within reports whether [s, s+n) lies inside [bs, bs+bn), modulo 2^32.
+func within(s, n, bs, bn uint32) bool {
+	off := s - bs
+	return off < bn && uint64(off)+uint64(n) <= uint64(bn)
+}
+
+// kids are a parent trace's children, in the order they joined, and, once
+// the parent closed, every hop of the family in time order.
+type kids struct {
+	traces []int32
+	order  []int32 // sightings, for closedTraces
+}
+
+// adopt makes trace ci a child of trace pi.
+func (c *Correlator) adopt(pi, ci int32) {
+	p := c.traces.at(pi)
+	if p.kids == 0 {
+		c.kids = append(c.kids, kids{})
+		p.kids = int32(len(c.kids))
+	}
+	k := &c.kids[p.kids-1]
+	k.traces = append(k.traces, ci)
+	c.traces.at(ci).parent = pi + 1
+}
+
+// matchParent finds the open trace whose packet sg is a segment of, or -1.
+func (c *Correlator) matchParent(sg *sighting) int32 {
+	key := sg.key()
+	l := c.byAck.list(ackKey(sg.tack))
+	for j := len(l) - 1; j >= max(0, len(l)-maxPieceScan); j-- {
+		e := &l[j]
+		t := c.traces.at(e.t)
+		if t.closed || t.parent != 0 || t.tack != sg.tack || t.plen <= sg.plen ||
+			sg.time-t.first > c.window || !within(sg.tseq, sg.plen, t.tseq, t.plen) || c.seenOn(t, key) {
+			continue
+		}
+		// A copy of one of its segments seen here already: sg is a
+		// retransmission of it, not a segment.
+		if c.kidSeenOn(t, sg.fp, key) {
+			continue
+		}
+		return e.t
+	}
+	return -1
+}
+
+// kidSeenOn reports whether a child of t with fingerprint fp was seen on
+// device and direction key.
+func (c *Correlator) kidSeenOn(t *trace, fp, key uint64) bool {
+	if t.kids == 0 {
+		return false
+	}
+	for _, ci := range c.kids[t.kids-1].traces {
+		if k := c.traces.at(ci); k.fp == fp && c.seenOn(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// adoptSegments makes the open traces of smaller packets inside the range
+// of new trace ti (sg its first sighting) its children: sg coalesced them.
+func (c *Correlator) adoptSegments(ti int32, sg *sighting) {
+	l := c.byAck.list(ackKey(sg.tack))
+	for j := len(l) - 1; j >= max(0, len(l)-maxPieceScan); j-- {
+		e := &l[j]
+		if e.t == ti {
+			continue
+		}
+		k := c.traces.at(e.t)
+		if k.closed || k.parent != 0 || c.family(k) != nil || k.tack != sg.tack || k.plen >= sg.plen ||
+			sg.time-k.first > c.window || !within(k.tseq, k.plen, sg.tseq, sg.plen) || c.seenOn(k, sg.key()) {
+			continue
+		}
+		c.adopt(ti, e.t)
+	}
+}
+
+// closeFamily closes the children of parent trace pi with it and numbers
+// the hops of all of them in time order, as one trace: the children's
+// sightings are released with the parent's id.
+func (c *Correlator) closeFamily(pi int32) {
+	p := c.traces.at(pi)
+	k := &c.kids[p.kids-1]
+	for _, ci := range k.traces {
+		if !c.traces.at(ci).closed {
+			c.closeOne(ci)
+		}
+	}
+	hs := c.scratch[:0] // after closeOne, which uses it too
+	add := func(ti int32) {
+		t := c.traces.at(ti)
+		for j := range int(t.n) {
+			i := c.hopAt(t, j)
+			sg := c.sights.at(i)
+			hs = append(hs, pending{time: sg.time, seq: sg.seq, i: i})
+		}
+	}
+	add(pi)
+	for _, ci := range k.traces {
+		add(ci)
+	}
+	sortPending(hs)
+	k.order = k.order[:0]
+	total := int32(len(hs))
+	for n, h := range hs {
+		sg := c.sights.at(h.i)
+		sg.hop = uint16(min(n+1, math.MaxUint16))
+		k.order = append(k.order, h.i)
+	}
+	c.scratch = hs[:0]
+	p.total = total
+	for _, ci := range k.traces {
+		t := c.traces.at(ci)
+		t.id, t.total = p.id, total
+	}
+}
+
+// segmentOf is the number of child trace ti of closed parent p: 1… in
+// the order of the children's sequence numbers, for Hop.Segment.
+func (c *Correlator) segmentOf(p *trace, ti int32) uint16 {
+	k := &c.kids[p.kids-1]
+	t := c.traces.at(ti)
+	n := 1
+	for _, ci := range k.traces {
+		if o := c.traces.at(ci); ci != ti && int32(o.tseq-t.tseq) < 0 {
+			n++
+		}
+	}
+	return uint16(min(n, math.MaxUint16))
+}
+
+// sortPending sorts hops by time, then arrival: insertion sort, as hops
+// come mostly in order.
+func sortPending(hs []pending) {
+	for k := 1; k < len(hs); k++ {
+		for j := k; j > 0 && hs[j].before(&hs[j-1]); j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+}
