@@ -3,6 +3,7 @@ package pcap
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -398,4 +399,38 @@ func FuzzWritePacket(f *testing.F) {
 			t.Fatalf("files differ:\npcapgo  %x\nby hand %x", want.Bytes(), got.Bytes())
 		}
 	})
+}
+
+// TestOffloadFlags: the ring's checksum and GSO status bits are written as
+// epb_flags bits 9–11, beside the direction.
+func TestOffloadFlags(t *testing.T) {
+	eth, _, _ := testFrames(t)
+	for _, tc := range []struct{ status, want uint32 }{
+		{0, 0},
+		{StatusGSOTCP, EPBTCPSegmentation},
+		{StatusCsumValid, EPBChecksumValid},
+		{StatusCsumNotReady | StatusGSOTCP | 1<<4, EPBChecksumNotReady | EPBTCPSegmentation},
+	} {
+		var buf bytes.Buffer
+		w := NewWriter(&buf, WriterOptions{})
+		if _, err := w.AddInterface(Interface{Name: "eth0", HAType: arphrdEther}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(&Packet{Data: eth, Dir: record.DirOut, Status: tc.status}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// The EPB's options follow its padded data: epb_flags is option 2
+		// of length 4.
+		b := buf.Bytes()
+		at := bytes.Index(b, eth) + len(eth) + pad4(len(eth))
+		if at < len(eth) || len(b) < at+8 || binary.LittleEndian.Uint32(b[at:]) != 2|4<<16 {
+			t.Fatalf("status %#x: no epb_flags option after the data", tc.status)
+		}
+		if got, want := binary.LittleEndian.Uint32(b[at+4:]), tc.want|uint32(pcapgo.NgEpbFlagDirectionOutbound); got != want {
+			t.Errorf("status %#x: epb_flags %#x, want %#x", tc.status, got, want)
+		}
+	}
 }

@@ -57,6 +57,13 @@ type Packet struct {
 	// as zero) means len(Data).
 	OrigLen uint32
 	Dir     record.Direction // epb_flags direction: in 01, out 10, unknown 00
+	// Status are the capture ring's TP_STATUS_* bits. Three of them go into
+	// epb_flags as the pcapng specification defines its bits 9–11:
+	// TP_STATUS_CSUMNOTREADY (the checksum is left to the device: "checksum
+	// not ready"), TP_STATUS_CSUM_VALID ("checksum valid") and
+	// TP_STATUS_GSO_TCP (a TCP super-packet, cut or glued by offloads:
+	// "TCP segmentation offloaded").
+	Status uint32
 	// PktType is sll_pkttype (PacketHost …). It sets the epb_flags reception
 	// type of packets not going out: host → unicast, broadcast, multicast,
 	// otherhost → promiscuous, others not specified. It is also the packet
@@ -298,7 +305,7 @@ func pad4(n int) int { return -n & 3 }
 // declares if_tsresol 9 (pcapgo writes no other).
 func (w *Writer) writeEPB(p *Packet, data []byte, orig uint32) error {
 	flags := epbFlags(p.Dir, p.PktType)
-	flagBits := flags.ToUint32()
+	flagBits := flags.ToUint32() | OffloadFlags(p.Status)
 	comment, commentBytes := clip(p.Comment), []byte(nil)
 	if comment == "" {
 		commentBytes = clip(p.CommentBytes)
@@ -372,6 +379,36 @@ func (w *Writer) writeEPB(p *Packet, data []byte, orig uint32) error {
 	b = le.AppendUint32(b, uint32(total))
 	_, err := w.bw.Write(b)
 	return err
+}
+
+// Capture ring status bits (linux/if_packet.h) that epb_flags carries.
+const (
+	StatusCsumNotReady = 1 << 3 // TP_STATUS_CSUMNOTREADY
+	StatusCsumValid    = 1 << 7 // TP_STATUS_CSUM_VALID
+	StatusGSOTCP       = 1 << 8 // TP_STATUS_GSO_TCP
+)
+
+// epb_flags bits 9–11 (pcapng specification, "Enhanced Packet Block Flags
+// Word").
+const (
+	EPBChecksumNotReady = 1 << 9
+	EPBChecksumValid    = 1 << 10
+	EPBTCPSegmentation  = 1 << 11
+)
+
+// OffloadFlags are the epb_flags bits 9–11 for ring status bits status.
+func OffloadFlags(status uint32) uint32 {
+	var f uint32
+	if status&StatusCsumNotReady != 0 {
+		f |= EPBChecksumNotReady
+	}
+	if status&StatusCsumValid != 0 {
+		f |= EPBChecksumValid
+	}
+	if status&StatusGSOTCP != 0 {
+		f |= EPBTCPSegmentation
+	}
+	return f
 }
 
 // epbFlags maps a sighting's direction and sll_pkttype to epb_flags.

@@ -252,7 +252,8 @@ func ifnameOf(name string) string {
 // error ends the file: later calls return it again.
 //
 // h.TraceID, Hop, Hops, Status, VLANTCI and VLANTPID are zero (epb_packetid
-// is not read: the correlator recomputes traces), h.Drops is epb_dropcount.
+// is not read: the correlator recomputes traces; pcapgo drops epb_flags
+// bits 9–11), h.Drops is epb_dropcount.
 func (r *FileReader) Next(h *record.Header) (data []byte, newIfaces []FileInterface, err error) {
 	if r.err != nil {
 		return nil, nil, r.err

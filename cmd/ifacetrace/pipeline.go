@@ -174,6 +174,41 @@ func (p *pipeline) emit(now int64, final bool) {
 	}
 }
 
+// pathText is "DEVICE dir → DEVICE dir → …". A segmented packet's hops
+// interleave the segments' devices; its path names each device and
+// direction once, where the packet first reached it, with "×N" where N
+// pieces of it were seen there.
+func (p *pipeline) pathText(tr *correlate.Trace) string {
+	type step struct {
+		iface uint32
+		dir   record.Direction
+		n     int
+	}
+	var steps []step
+	for _, h := range tr.Hops {
+		k := -1
+		if tr.Segments > 0 {
+			k = slices.IndexFunc(steps, func(s step) bool { return s.iface == h.Iface && s.dir == h.Dir })
+		}
+		if k < 0 {
+			steps = append(steps, step{iface: h.Iface, dir: h.Dir})
+			k = len(steps) - 1
+		}
+		steps[k].n++
+	}
+	var b strings.Builder
+	for k, s := range steps {
+		if k > 0 {
+			b.WriteString(" → ")
+		}
+		b.WriteString(p.name(s.iface) + " " + s.dir.String())
+		if s.n > 1 {
+			b.WriteString(" ×" + strconv.Itoa(s.n))
+		}
+	}
+	return b.String()
+}
+
 func (p *pipeline) name(id uint32) string {
 	if int(id) < len(p.names) && p.names[id] != "" {
 		return p.names[id]
@@ -189,7 +224,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 		h := &tr.Hops[i]
 		p.hop = record.TraceHop{
 			TimeNanos: h.TimeNanos, Iface: h.Iface, OrigLen: h.OrigLen, Dir: h.Dir, TTL: h.TTL,
-			Tuple: record.Tuple(h.Tuple), Tunnel: h.Tunnel,
+			Tuple: record.Tuple(h.Tuple), Tunnel: h.Tunnel, Segment: h.Segment,
 		}
 		p.packed.Hop(&p.hop)
 		key = append(key, byte(h.Iface), byte(h.Iface>>8), byte(h.Iface>>16), byte(h.Iface>>24), byte(h.Dir))
@@ -198,11 +233,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 	// Most packets take one of a few paths: build each path's text once.
 	path, ok := p.paths[string(key)]
 	if !ok {
-		steps := make([]string, len(tr.Hops))
-		for k, h := range tr.Hops {
-			steps[k] = p.name(h.Iface) + " " + h.Dir.String()
-		}
-		path = strings.Join(steps, " → ")
+		path = p.pathText(tr)
 		if len(p.paths) >= maxCached {
 			clear(p.paths)
 		}
@@ -214,7 +245,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 		p.summary = append(p.summary[:0], sdk.UndecodedSummary...)
 	}
 	p.packed.End(&record.Trace{
-		ID: tr.ID, TimeNanos: tr.TimeNanos(), TransitNanos: int64(tr.Transit()), FlowID: flowID,
+		ID: tr.ID, TimeNanos: tr.TimeNanos(), TransitNanos: int64(tr.Transit()), FlowID: flowID, Segments: uint16(min(tr.Segments, 0xffff)),
 		Decoded: tr.Decoded, Path: path, Summary: p.summary, Changes: tr.Changes,
 	})
 	return path

@@ -26,7 +26,8 @@ const TraceLayout = 2
 //	42  u16  summary length in bytes
 //	44  u16  hop length in bytes (h): TraceHopLen, or TraceTunnelHopLen
 //	         when a hop saw the packet in a tunnel
-//	46  u16  0
+//	46  u16  segments: how many pieces the packet was cut into (GSO, TSO)
+//	         or glued from (GRO) on its way; 0 when neither
 //	48       n hops of h bytes each
 //	         the path, the summary, then c × (u16 length, bytes), zero padding
 //
@@ -44,7 +45,9 @@ const TraceLayout = 2
 //	24  u16  destination port (ICMP echo id)
 //	26  u8   source address length (0, 4 or 16)
 //	27  u8   destination address length
-//	28  u32  0
+//	28  u16  segment: the piece of the packet this hop saw, 1… in sequence
+//	         order, in a trace with segments; 0 for the whole packet
+//	30  u16  0
 //	32  16B  source address (ARP: sender)
 //	48  16B  destination address (ARP: target)
 //
@@ -84,6 +87,7 @@ type Trace struct {
 	TransitNanos int64
 	FlowID       uint64
 	Decoded      bool
+	Segments     uint16
 	Path         string
 	Summary      []byte
 	Changes      []string
@@ -170,6 +174,7 @@ type TraceHop struct {
 	TTL       uint8
 	Tuple     Tuple
 	Tunnel    Tunnel
+	Segment   uint16
 }
 
 // TraceWriter packs traces: Begin, a Hop per sighting, End. The zero value
@@ -208,7 +213,8 @@ func (w *TraceWriter) Hop(h *TraceHop) {
 	le.PutUint16(b[22:], h.Tuple.SrcPort)
 	le.PutUint16(b[24:], h.Tuple.DstPort)
 	b[26], b[27] = putAddr(b[32:48], h.Tuple.Src), putAddr(b[48:64], h.Tuple.Dst)
-	clear(b[28:32])
+	le.PutUint16(b[28:], h.Segment)
+	le.PutUint16(b[30:], 0)
 	if w.hopLen == TraceTunnelHopLen {
 		putTunnel(b[64:TraceTunnelHopLen], &h.Tunnel)
 	}
@@ -284,7 +290,7 @@ func (w *TraceWriter) End(t *Trace) {
 	le.PutUint16(b[40:], uint16(len(path)))
 	le.PutUint16(b[42:], uint16(len(summary)))
 	le.PutUint16(b[44:], uint16(w.hopLen))
-	le.PutUint16(b[46:], 0)
+	le.PutUint16(b[46:], t.Segments)
 	w.n++
 }
 
@@ -414,6 +420,10 @@ func (v TraceView) FlowID() uint64 { return binary.LittleEndian.Uint64(v.b[32:])
 // Decoded reports whether the packet was decoded.
 func (v TraceView) Decoded() bool { return v.b[6]&traceDecoded != 0 }
 
+// Segments is how many pieces the packet was cut into or glued from on
+// its way (Trace.Segments); 0 when neither.
+func (v TraceView) Segments() uint16 { return binary.LittleEndian.Uint16(v.b[46:]) }
+
 // NumHops is the number of sightings.
 func (v TraceView) NumHops() int { return int(binary.LittleEndian.Uint16(v.b[4:])) }
 
@@ -428,6 +438,7 @@ func (v TraceView) Hop(i int) TraceHop {
 	}
 	return TraceHop{
 		Tunnel:    tun,
+		Segment:   le.Uint16(b[28:]),
 		TimeNanos: int64(le.Uint64(b[0:])),
 		Iface:     le.Uint32(b[8:]),
 		OrigLen:   le.Uint32(b[12:]),

@@ -43,7 +43,7 @@ func readAll(t *testing.T, b []byte) []packedTrace {
 		}
 		p := packedTrace{t: Trace{
 			ID: v.ID(), TimeNanos: v.TimeNanos(), TransitNanos: v.TransitNanos(), FlowID: v.FlowID(),
-			Decoded: v.Decoded(), Path: string(v.Path()), Summary: bytes.Clone(v.Summary()),
+			Decoded: v.Decoded(), Segments: v.Segments(), Path: string(v.Path()), Summary: bytes.Clone(v.Summary()),
 		}}
 		v.Changes(func(c []byte) { p.t.Changes = append(p.t.Changes, string(c)) })
 		if len(p.t.Changes) != v.NumChanges() {
@@ -87,6 +87,9 @@ func TestTraceRoundTrip(t *testing.T) {
 				{TimeNanos: 13, Iface: 4, Dir: DirIn, TTL: 63, Tuple: Tuple{EtherType: 0x0800, Proto: 1, Src: a4, Dst: b4, SrcPort: 7, DstPort: 7},
 					Tunnel: Tunnel{Encap: Encap6in6, OuterTTL: 1, Outer: Tuple{EtherType: 0x86dd, Proto: 41, Src: a6, Dst: b6}}},
 			}},
+		// A segmented packet: the hops of its segments are numbered.
+		{Trace{ID: 79, Decoded: true, Segments: 2, Path: "veth in → up0 out ×2", Changes: []string{"segmented into 2"}},
+			[]TraceHop{{Iface: 1, Dir: DirIn, OrigLen: 3000}, {Iface: 2, Dir: DirOut, OrigLen: 1500, Segment: 1}, {Iface: 2, Dir: DirOut, OrigLen: 1500, Segment: 2}}},
 		// A trace that starts in a tunnel.
 		{Trace{ID: 78, Path: "under in"},
 			[]TraceHop{{Iface: 4, Dir: DirIn, Tunnel: Tunnel{Encap: EncapGRE, ID: 0xffffffff, HasID: true, Outer: Tuple{EtherType: 0x0800, Proto: 47, Src: a4, Dst: b4}}}}},

@@ -189,6 +189,7 @@ type traceLine struct {
 	Path         string    `json:"path"`
 	FlowID       uint64    `json:"flow_id"`
 	Changes      []string  `json:"changes"`
+	Segments     uint32    `json:"segments,omitempty"`
 	Hops         []hopLine `json:"hops"`
 }
 
@@ -209,6 +210,7 @@ type hopLine struct {
 	Sport        uint32      `json:"sport"`
 	Dport        uint32      `json:"dport"`
 	Tunnel       *tunnelLine `json:"tunnel,omitempty"`
+	Segment      uint32      `json:"segment,omitempty"`
 }
 
 type tunnelLine struct {
@@ -302,7 +304,8 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 	l := &traceLine{
 		Type: "trace", ID: t.ID(), Time: timeString(t.TimeNanos()), TimeUnixNano: t.TimeNanos(),
 		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.strs.Text(t.Path()), FlowID: t.FlowID(),
-		Changes: make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
+		Segments: uint32(t.Segments()),
+		Changes:  make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
 	}
 	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.strs.Text(c)) })
 	for i := range t.NumHops() {
@@ -325,7 +328,7 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 			Direction: h.Dir.String(), Time: timeString(h.TimeNanos), TimeUnixNano: h.TimeNanos,
 			OffsetNS: h.TimeNanos - t.TimeNanos(), Length: h.OrigLen, TTL: uint32(h.TTL),
 			Proto: tu.ProtoName(), Src: p.strs.Addr(tu.Src), Dst: p.strs.Addr(tu.Dst), Sport: uint32(tu.SrcPort), Dport: uint32(tu.DstPort),
-			Tunnel: p.tunnelOf(&h.Tunnel),
+			Tunnel: p.tunnelOf(&h.Tunnel), Segment: uint32(h.Segment),
 		})
 	}
 	return l

@@ -127,6 +127,7 @@ var schema = map[string][]field{
 		req("path", kString),
 		req("flow_id", kUint),
 		req("changes", kStrings),
+		optional(req("segments", kUint)), // only for a segmented or coalesced packet
 		objs("hops",
 			req("netns", kString),
 			req("ifname", kString),
@@ -153,6 +154,7 @@ var schema = map[string][]field{
 				req("outer_dport", kUint),
 				req("outer_ttl", kUint),
 			)),
+			optional(req("segment", kUint)), // only where the hop saw one piece of a segmented or coalesced packet
 		),
 	},
 	"flow": {

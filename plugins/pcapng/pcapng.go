@@ -256,7 +256,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		}
 		pkt = pcap.Packet{
 			Iface: idx, TimeNanos: h.TimeNanos, Data: data, OrigLen: h.OrigLen,
-			Dir: h.Dir, PktType: h.PktType, Proto: h.Proto,
+			Dir: h.Dir, PktType: h.PktType, Proto: h.Proto, Status: h.Status,
 			VLANTCI: h.VLANTCI, VLANTPID: h.VLANTPID, VLANValid: h.Status&statusVLANValid != 0,
 			DropCount: uint64(h.Drops), HasDropCount: h.Drops > 0,
 			PacketID: h.TraceID, HasPacketID: h.TraceID != 0,

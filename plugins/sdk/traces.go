@@ -59,7 +59,7 @@ func EachTrace(b *pb.Batch, f func(record.TraceView) error) error {
 func TraceProto(v record.TraceView) *pb.Trace {
 	t := &pb.Trace{
 		Id: v.ID(), TimeUnixNano: v.TimeNanos(), TransitNanos: v.TransitNanos(), FlowId: v.FlowID(),
-		Summary: string(v.Summary()), Path: string(v.Path()),
+		Summary: string(v.Summary()), Path: string(v.Path()), Segments: uint32(v.Segments()),
 	}
 	v.Changes(func(c []byte) { t.Changes = append(t.Changes, string(c)) })
 	t.Hops = make([]*pb.Hop, v.NumHops())
@@ -68,7 +68,7 @@ func TraceProto(v record.TraceView) *pb.Trace {
 		t.Hops[i] = &pb.Hop{
 			InterfaceId: h.Iface, Direction: h.Dir.String(), TimeUnixNano: h.TimeNanos,
 			Length: h.OrigLen, Tuple: TupleProto(h.Tuple), Ttl: uint32(h.TTL),
-			Tunnel: TunnelProto(h.Tunnel),
+			Tunnel: TunnelProto(h.Tunnel), Segment: uint32(h.Segment),
 		}
 	}
 	return t
@@ -110,11 +110,12 @@ func PackTrace(w *record.TraceWriter, t *pb.Trace) {
 		w.Hop(&record.TraceHop{
 			TimeNanos: h.GetTimeUnixNano(), Iface: h.GetInterfaceId(), OrigLen: h.GetLength(),
 			Dir: dir, TTL: uint8(h.GetTtl()), Tuple: packTuple(h.GetTuple()), Tunnel: packTunnel(h.GetTunnel()),
+			Segment: uint16(h.GetSegment()),
 		})
 	}
 	w.End(&record.Trace{
 		ID: t.GetId(), TimeNanos: t.GetTimeUnixNano(), TransitNanos: t.GetTransitNanos(), FlowID: t.GetFlowId(),
-		Decoded: t.GetSummary() != UndecodedSummary, Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
+		Decoded: t.GetSummary() != UndecodedSummary, Segments: uint16(t.GetSegments()), Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
 	})
 }
 

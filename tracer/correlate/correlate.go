@@ -149,8 +149,8 @@ type Correlator struct {
 	freeT  []int32
 	more   []moreHops // hops of traces with more than inlineHops; a trace keeps its entry
 	byFP   fpIndex
-	byAck  fpIndex    // open traces of TCP data packets, by ack (segments.go)
-	kids   []kids     // children of traces whose packet was segmented or coalesced
+	byAck  fpIndex // open traces of TCP data packets, by ack (segments.go)
+	kids   []kids  // children of traces whose packet was segmented or coalesced
 	devs   devices
 	openq  []int32 // by creation, for closing
 	openh  int

@@ -1543,10 +1543,14 @@ type Trace struct {
 	TransitNanos int64                  `protobuf:"varint,3,opt,name=transit_nanos,json=transitNanos,proto3" json:"transit_nanos,omitempty"`   // last sighting minus first
 	Hops         []*Hop                 `protobuf:"bytes,4,rep,name=hops,proto3" json:"hops,omitempty"`
 	// What changed between hops, in order, e.g. "SNAT 10.200.1.2→10.200.2.1".
-	Changes       []string `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
-	Summary       string   `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`              // one-line description of the packet at its first hop
-	Path          string   `protobuf:"bytes,7,opt,name=path,proto3" json:"path,omitempty"`                    // the hops as "NETNS/IFNAME dir → ..."
-	FlowId        uint64   `protobuf:"varint,8,opt,name=flow_id,json=flowId,proto3" json:"flow_id,omitempty"` // the flow it belongs to; 0 for none (e.g. ARP)
+	Changes []string `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	Summary string   `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`              // one-line description of the packet at its first hop
+	Path    string   `protobuf:"bytes,7,opt,name=path,proto3" json:"path,omitempty"`                    // the hops as "NETNS/IFNAME dir → ..."
+	FlowId  uint64   `protobuf:"varint,8,opt,name=flow_id,json=flowId,proto3" json:"flow_id,omitempty"` // the flow it belongs to; 0 for none (e.g. ARP)
+	// How many pieces the packet was cut into (GSO, TSO: "segmented into N")
+	// or glued from (GRO: "coalesced from N") on its way; 0 when neither.
+	// Their sightings are hops of this trace, with Hop.segment set.
+	Segments      uint32 `protobuf:"varint,9,opt,name=segments,proto3" json:"segments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1637,6 +1641,13 @@ func (x *Trace) GetFlowId() uint64 {
 	return 0
 }
 
+func (x *Trace) GetSegments() uint32 {
+	if x != nil {
+		return x.Segments
+	}
+	return 0
+}
+
 // A hop is one sighting of a traced packet.
 type Hop struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1649,7 +1660,10 @@ type Hop struct {
 	// Set when this device saw the packet inside a tunnel packet (the
 	// underlay of a VXLAN, Geneve, GRE or IP-in-IP overlay). tuple and ttl are
 	// still the packet's own, inside the tunnel.
-	Tunnel        *Tunnel `protobuf:"bytes,7,opt,name=tunnel,proto3" json:"tunnel,omitempty"`
+	Tunnel *Tunnel `protobuf:"bytes,7,opt,name=tunnel,proto3" json:"tunnel,omitempty"`
+	// In a trace with segments: which piece of the packet this hop saw, 1…
+	// in sequence order; 0 for the whole packet.
+	Segment       uint32 `protobuf:"varint,8,opt,name=segment,proto3" json:"segment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1731,6 +1745,13 @@ func (x *Hop) GetTunnel() *Tunnel {
 		return x.Tunnel
 	}
 	return nil
+}
+
+func (x *Hop) GetSegment() uint32 {
+	if x != nil {
+		return x.Segment
+	}
+	return 0
 }
 
 // A tunnel is the packet that carried a traced packet at one hop.
@@ -2889,7 +2910,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\rR\x03end\"2\n" +
 	"\bUIDRange\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\rR\x03end\"\xf2\x01\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"\x8e\x02\n" +
 	"\x05Trace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12#\n" +
@@ -2898,7 +2919,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\achanges\x18\x05 \x03(\tR\achanges\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12\x12\n" +
 	"\x04path\x18\a \x01(\tR\x04path\x12\x17\n" +
-	"\aflow_id\x18\b \x01(\x04R\x06flowId\"\xff\x01\n" +
+	"\aflow_id\x18\b \x01(\x04R\x06flowId\x12\x1a\n" +
+	"\bsegments\x18\t \x01(\rR\bsegments\"\x99\x02\n" +
 	"\x03Hop\x12!\n" +
 	"\finterface_id\x18\x01 \x01(\rR\vinterfaceId\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12$\n" +
@@ -2906,7 +2928,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\rR\x06length\x121\n" +
 	"\x05tuple\x18\x05 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05tuple\x12\x10\n" +
 	"\x03ttl\x18\x06 \x01(\rR\x03ttl\x124\n" +
-	"\x06tunnel\x18\a \x01(\v2\x1c.ifacetrace.plugin.v1.TunnelR\x06tunnel\"\x95\x01\n" +
+	"\x06tunnel\x18\a \x01(\v2\x1c.ifacetrace.plugin.v1.TunnelR\x06tunnel\x12\x18\n" +
+	"\asegment\x18\b \x01(\rR\asegment\"\x95\x01\n" +
 	"\x06Tunnel\x12\x14\n" +
 	"\x05encap\x18\x01 \x01(\tR\x05encap\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\rR\x02id\x12\x15\n" +

@@ -1,0 +1,169 @@
+//go:build linux
+
+package main
+
+import (
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ifacetrace/ifacetrace/pcap"
+	"github.com/ifacetrace/ifacetrace/tracer/lab"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+)
+
+// TestSegmentedOnUplink: the container's veth sends TCP super-packets of up
+// to 64 KB (TSO on, the veth default); the host's uplink has TSO and GSO
+// off, so the kernel cuts them into MSS-sized segments there. Every
+// segment on the uplink and on the outside's eth0 belongs to the trace of
+// its super-packet ("segmented into N"), and in each such trace, as
+// tshark reads the pcapng file, the TCP payload bytes of the segments on
+// both sides add up to the super-packet's. The super-packets carry
+// epb_flags bit 11 (TCP segmentation offloaded).
+func TestSegmentedOnUplink(t *testing.T) {
+	needE2E(t, "ethtool")
+	l := lab.NewNAT(t)
+	l.Exec(lab.Host, "ethtool", "-K", "up0", "tso", "off", "gso", "off")
+	l.Exec(lab.Outside, "ethtool", "-K", "eth0", "gro", "off")
+	warmARP(t, l)
+	dir := t.TempDir()
+	pc, js := filepath.Join(dir, "x.pcapng"), filepath.Join(dir, "x.jsonl")
+	args := []string{"-o", pc, "-o", js}
+	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
+		args = append(args, "--netns", l.NS(r))
+	}
+	it := ifacetrace(t, l.Lab, lab.Host, args...)
+	tcpBulk4(t, l, 4<<20)
+	time.Sleep(200 * time.Millisecond)
+	if code := it.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
+	}
+
+	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
+	traces, _ := readJSONL(t, js)
+	segmented, orphans := 0, 0
+	for _, tr := range traces {
+		h := tr.Hops[0]
+		if h.Proto != "tcp" || h.Dport != 8080 {
+			continue
+		}
+		switch {
+		case h.Device != c:
+			orphans++ // a piece of the stream whose trace does not start in the container
+			if orphans < 5 {
+				t.Errorf("trace %d (%s) starts at %s: %s", tr.ID, tr.Summary, h.Device, tr.Path)
+			}
+		case len(tr.Changes) > 0 && strings.HasPrefix(tr.Changes[len(tr.Changes)-1], "segmented into "):
+			segmented++
+			want := c + " out → veth-c in → br0 in → up0 out ×"
+			if !strings.HasPrefix(tr.Path, want) || !strings.Contains(tr.Path, o+" in ×") {
+				t.Errorf("segmented trace %d: path %q, want %q… %s in ×N", tr.ID, tr.Path, want, o)
+			}
+		}
+	}
+	if segmented == 0 || orphans > 0 {
+		t.Fatalf("%d segmented traces, %d traces of the stream starting outside the container; want some and none", segmented, orphans)
+	}
+
+	// tshark's view: per packet id, the super-packet's TCP payload on the
+	// container's eth0 and the sum of its segments' on up0 and beyond.
+	type sums struct{ whole, up, out, n, flagged int }
+	byID := map[string]*sums{}
+	for _, r := range fields(t, pc, "tcp.dstport == 8080 && tcp.len > 0", "frame.packet_id", "frame.interface_name", "tcp.len", "frame.packet_flags") {
+		s := byID[r[0]]
+		if s == nil {
+			s = &sums{}
+			byID[r[0]] = s
+		}
+		n, _ := strconv.Atoi(r[2])
+		flags, _ := strconv.ParseUint(r[3], 0, 32)
+		switch r[1] {
+		case c:
+			s.whole += n
+			if flags&pcap.EPBTCPSegmentation != 0 {
+				s.flagged++
+			}
+		case "up0":
+			s.up += n
+			s.n++
+		case o:
+			s.out += n
+		}
+	}
+	checked := 0
+	for id, s := range byID {
+		if s.n < 2 {
+			continue
+		}
+		checked++
+		if s.up != s.whole || s.out != s.whole || s.flagged != 1 {
+			t.Errorf("packet id %s: %d payload bytes in the container, %d in %d segments on up0, %d at the outside; GSO flag on %d super-packets (want 1)",
+				id, s.whole, s.up, s.n, s.out, s.flagged)
+		}
+	}
+	t.Logf("%d segmented traces; %d checked byte for byte in tshark", segmented, checked)
+	if checked != segmented {
+		t.Errorf("tshark sees %d packet ids with several segments on up0, JSON %d segmented traces", checked, segmented)
+	}
+}
+
+// tcpBulk4 sends n bytes over TCP/IPv4 from the container to a server in
+// the outside namespace, in 64 KB writes.
+func tcpBulk4(t *testing.T, l *lab.NAT, n int) {
+	t.Helper()
+	var ln net.Listener
+	if err := netns.Do(l.Path(lab.Outside), func() error {
+		var err error
+		ln, err = net.Listen("tcp4", lab.OutsideIP+":8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		total := 0
+		buf := make([]byte, 256<<10)
+		for {
+			k, err := conn.Read(buf)
+			total += k
+			if err != nil {
+				break
+			}
+		}
+		got <- total
+	}()
+	err := netns.Do(l.Path(lab.Container), func() error {
+		conn, err := net.DialTimeout("tcp4", lab.OutsideIP+":8080", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < n; sent += len(chunk) {
+			for i := range chunk {
+				chunk[i] = byte(sent/len(chunk) + i*13)
+			}
+			if _, err := conn.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return conn.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total := <-got; total != n {
+		t.Fatalf("server received %d bytes, want %d", total, n)
+	}
+}
