@@ -150,6 +150,7 @@ type Correlator struct {
 	more   []moreHops // hops of traces with more than inlineHops; a trace keeps its entry
 	byFP   fpIndex
 	byAck  fpIndex // open traces of TCP data packets, by ack (segments.go)
+	bySup  fpIndex // those of them larger than a segment, by ack
 	kids   []kids  // children of traces whose packet was segmented or coalesced
 	devs   devices
 	openq  []int32 // by creation, for closing
@@ -257,12 +258,14 @@ type trace struct {
 	// Offloads (segments.go): the first sighting's TCP numbers; the
 	// parent (1 + index) of a segment's trace, the children (1 + index in
 	// Correlator.kids) of a segmented or coalesced packet's, the family's
-	// hop count once closed; the entry in byAck.
+	// hop count once closed; the entries in byAck and bySup.
 	tseq, tack, plen uint32
 	parent, kids     int32
 	total            int32
 	ali, apos        int32
+	sli, spos        int32
 	ackIndexed       bool
+	supIndexed       bool
 }
 
 type moreHops struct {
@@ -644,6 +647,10 @@ func (c *Correlator) newTrace(sg *sighting) int32 {
 		t.tseq, t.tack, t.plen = sg.tseq, sg.tack, sg.plen
 		t.ackIndexed = true
 		t.ali, t.apos = c.byAck.add(ackKey(sg.tack), fpEnt{first: t.first, t: ti})
+		if sg.plen > maxSegment {
+			t.supIndexed = true
+			t.sli, t.spos = c.bySup.add(ackKey(sg.tack), fpEnt{first: t.first, t: ti})
+		}
 	}
 	c.openq = append(c.openq, ti)
 	c.open++
@@ -706,6 +713,11 @@ func (c *Correlator) closeOne(ti int32) {
 	if t.ackIndexed {
 		for _, e := range c.byAck.remove(ackKey(t.tack), t.ali, t.apos) {
 			c.traces.at(e.t).apos--
+		}
+	}
+	if t.supIndexed {
+		for _, e := range c.bySup.remove(ackKey(t.tack), t.sli, t.spos) {
+			c.traces.at(e.t).spos--
 		}
 	}
 	n := int(t.n)

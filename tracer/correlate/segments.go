@@ -10,7 +10,11 @@ import "math"
 // differ), but they share the acknowledgment number, and each segment's
 // sequence range lies inside the super-packet's.
 //
-// So TCP data packets are indexed by acknowledgment number too (byAck).
+// So TCP data packets are indexed by acknowledgment number too (byAck), and
+// those larger than a segment on a 1500-byte link (maxSegment) once more
+// (bySup): in a bulk flow whose peer sends nothing every packet has the
+// same ack, and a segment looks for its packet among the few large ones,
+// not among its many siblings.
 // A sighting that copies no open trace is tried as a piece of one:
 //
 //   - a segment of an open trace of a larger packet (segmentation): the
@@ -28,11 +32,16 @@ import "math"
 // "segmented into N" or "coalesced from N".
 
 // maxPieceScan bounds how many open traces with the same ack, newest
-// first, a piece of a packet is compared with. In a bulk flow whose peer
-// sends nothing, every data packet of the window has the same ack; the
-// pieces of a packet are among the newest (a 64 KB packet has 45
-// segments at MSS 1448).
-const maxPieceScan = 128
+// first, a piece of a packet is compared with: the large packets a
+// segment may come from (a window of 64 KB packets in flight), or the
+// segments GRO glued (the newest: 45 at most for 64 KB at MSS 1448).
+const maxPieceScan = 256
+
+// maxSegment is the largest TCP payload of a segment on a link of MTU
+// 1500 (IPv4 without options); larger packets may be cut into segments.
+// On larger MTUs a segment is indexed as a possible whole packet too,
+// which costs a comparison, not a wrong match: the ranges decide.
+const maxSegment = 1460
 
 // tcpData reports whether sg is a decoded TCP packet with payload.
 func (sg *sighting) tcpData() bool { return sg.flags&sightTCP != 0 && sg.plen > 0 }
@@ -68,7 +77,7 @@ func (c *Correlator) adopt(pi, ci int32) {
 // matchParent finds the open trace whose packet sg is a segment of, or -1.
 func (c *Correlator) matchParent(sg *sighting) int32 {
 	key := sg.key()
-	l := c.byAck.list(ackKey(sg.tack))
+	l := c.bySup.list(ackKey(sg.tack))
 	for j := len(l) - 1; j >= max(0, len(l)-maxPieceScan); j-- {
 		e := &l[j]
 		t := c.traces.at(e.t)
