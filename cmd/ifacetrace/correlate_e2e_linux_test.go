@@ -52,6 +52,7 @@ type jsonTrace struct {
 	Changes []string  `json:"changes"`
 	Hops    []jsonHop `json:"hops"`
 	FlowID  uint64    `json:"flow_id"`
+	Stopped string    `json:"stopped"`
 }
 
 type jsonFlow struct {
@@ -63,7 +64,15 @@ type jsonFlow struct {
 		Forward uint64 `json:"forward"`
 		Reverse uint64 `json:"reverse"`
 	} `json:"packets"`
-	NAT []string `json:"nat"`
+	NAT      []string `json:"nat"`
+	HopTimes []struct {
+		From     string `json:"from"`
+		To       string `json:"to"`
+		Count    uint64 `json:"count"`
+		MinNS    int64  `json:"min_ns"`
+		MedianNS int64  `json:"median_ns"`
+		MaxNS    int64  `json:"max_ns"`
+	} `json:"hop_times"`
 }
 
 // readJSONL checks every line of file against the documented schema and
@@ -343,8 +352,9 @@ func TestNeverMerges(t *testing.T) {
 	if dropped == 0 || retrans == 0 {
 		t.Errorf("%d segments dropped, %d retransmitted: the loss did not happen, the test proves nothing", dropped, retrans)
 	}
-	// The summary names where the dropped segments stopped: the host.
-	if want := fmt.Sprintf("ifacetrace: %d packets entered %s, were not for it", dropped, l.NS(lab.Host)); !strings.Contains(it.stderr.String(), want) {
+	// The summary names where the dropped segments stopped, and where they
+	// should have gone next.
+	if want := fmt.Sprintf("ifacetrace: %s stopped after br0 in; expected next: up0 out", plural(uint64(dropped), "packet")); !strings.Contains(it.stderr.String(), want) {
 		t.Errorf("summary lacks %q:\n%s", want, it.stderr.String())
 	}
 	if segs != sent || lost != dropped {

@@ -5,19 +5,26 @@ import (
 	"io"
 	"net/netip"
 	"sort"
+	"strings"
+	"time"
 
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/flow"
 )
 
 // digest collects what the end summary tells about the packets: the most
-// frequent paths, the NAT seen, and packets that entered a namespace not
-// theirs and were never seen leaving it. Bounded: beyond maxDistinct paths
-// or changes, the rest is counted as "other".
+// frequent paths, the NAT seen, where packets stopped (or, when that could
+// not be told, the namespaces they entered, not theirs, and were never
+// seen leaving), and the transit times between hops. Bounded: beyond
+// maxDistinct paths, changes or stops, the rest is counted as "other".
 type digest struct {
 	paths   map[string]uint64
 	nat     map[string]uint64
+	stops   map[string]uint64 // stop note → packets
 	stuck   map[string]uint64 // namespace label → packets
+	hops    map[[2]flow.Step]*flow.HopTimes
+	name    func(uint32) string
 	other   uint64
 	ifaceNS map[uint32]uint64 // interface id → namespace inode
 	nsName  map[uint64]string // namespace inode → label
@@ -27,7 +34,8 @@ type digest struct {
 const maxDistinct = 4096
 
 func newDigest() *digest {
-	return &digest{paths: map[string]uint64{}, nat: map[string]uint64{}, stuck: map[string]uint64{},
+	return &digest{paths: map[string]uint64{}, nat: map[string]uint64{}, stops: map[string]uint64{}, stuck: map[string]uint64{},
+		hops:    map[[2]flow.Step]*flow.HopTimes{},
 		ifaceNS: map[uint32]uint64{}, nsName: map[uint64]string{}, addrs: map[uint64]map[netip.Addr]bool{}}
 }
 
@@ -51,8 +59,32 @@ func (d *digest) device(ifc *pb.Interface) {
 	}
 }
 
-// trace accounts one packet; path is its path as text.
-func (d *digest) trace(tr *correlate.Trace, path string) {
+// local reports whether the namespace with inode ns has address a.
+func (d *digest) local(ns uint64, a netip.Addr) bool { return d.addrs[ns][a] }
+
+// transit accounts the times between the hops of a complete trace.
+func (d *digest) transit(tr *correlate.Trace) {
+	if tr.Segments > 0 {
+		return
+	}
+	for k := 1; k < len(tr.Hops); k++ {
+		a, b := &tr.Hops[k-1], &tr.Hops[k]
+		key := [2]flow.Step{{Iface: a.Iface, Dir: a.Dir}, {Iface: b.Iface, Dir: b.Dir}}
+		h := d.hops[key]
+		if h == nil {
+			if len(d.hops) >= maxDistinct {
+				continue
+			}
+			h = &flow.HopTimes{From: key[0], To: key[1]}
+			d.hops[key] = h
+		}
+		h.Add(b.TimeNanos - a.TimeNanos)
+	}
+}
+
+// trace accounts one packet; path is its path as text, stopped where it
+// stopped ("" if it did not).
+func (d *digest) trace(tr *correlate.Trace, path, stopped string) {
 	count := func(m map[string]uint64, k string) {
 		if _, ok := m[k]; ok || len(m) < maxDistinct {
 			m[k]++
@@ -63,6 +95,10 @@ func (d *digest) trace(tr *correlate.Trace, path string) {
 	count(d.paths, path)
 	for _, c := range tr.Changes {
 		count(d.nat, c)
+	}
+	if stopped != "" {
+		count(d.stops, stopped)
+		return
 	}
 	last := tr.Hops[len(tr.Hops)-1]
 	dst := last.Tuple.Dst
@@ -101,7 +137,43 @@ func (d *digest) print(w io.Writer) {
 	for _, c := range top(d.nat, 8) {
 		fmt.Fprintf(w, "ifacetrace: NAT seen: %s (%d packets)\n", c, d.nat[c])
 	}
+	for _, s := range top(d.stops, 8) {
+		hint := ""
+		if strings.Contains(s, "expected next") {
+			hint = ": dropped there? (firewall, qdisc, rp_filter)"
+		}
+		fmt.Fprintf(w, "ifacetrace: %s %s%s\n", plural(d.stops[s], "packet"), s, hint)
+	}
 	for _, ns := range top(d.stuck, 8) {
 		fmt.Fprintf(w, "ifacetrace: %d packets entered %s, were not for it, and were never seen leaving: dropped there? (firewall, no route, rp_filter)\n", d.stuck[ns], ns)
 	}
+	if len(d.hops) > 0 {
+		pairs := make([]*flow.HopTimes, 0, len(d.hops))
+		for _, h := range d.hops {
+			pairs = append(pairs, h)
+		}
+		sort.Slice(pairs, func(i, j int) bool {
+			if pairs[i].Count != pairs[j].Count {
+				return pairs[i].Count > pairs[j].Count
+			}
+			return d.hopName(pairs[i]) < d.hopName(pairs[j])
+		})
+		fmt.Fprintln(w, "ifacetrace: transit between hops (min / median / max):")
+		for _, h := range pairs[:min(8, len(pairs))] {
+			fmt.Fprintf(w, "  %8d  %s  %s / %s / %s\n", h.Count, d.hopName(h),
+				time.Duration(h.Min), time.Duration(h.Median()), time.Duration(h.Max))
+		}
+	}
+}
+
+func (d *digest) hopName(h *flow.HopTimes) string {
+	return d.name(h.From.Iface) + " " + h.From.Dir.String() + " → " + d.name(h.To.Iface) + " " + h.To.Dir.String()
+}
+
+// plural is "1 packet", "2 packets".
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

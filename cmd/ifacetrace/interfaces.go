@@ -112,6 +112,9 @@ func treeRow(indent string, d topology.Device, own netns.ID) string {
 	if len(d.MAC) > 0 {
 		mac = d.MAC.String()
 	}
+	if d.Tunnel != nil {
+		addrs = append(addrs, d.Tunnel.String())
+	}
 	return fmt.Sprintf("%s%s\t%s\t%s\t%s\t%s\tmtu %d\t%s", indent, d.Name, d.Kind, d.State(), peer, mac, d.MTU, strings.Join(addrs, " "))
 }
 
@@ -165,6 +168,7 @@ func interfacesJSON(w io.Writer, spaces []tracer.Space, own netns.ID) error {
 		MAC       string   `json:"mac,omitempty"`
 		MTU       int      `json:"mtu"`
 		Addresses []string `json:"addresses"`
+		Tunnel    string   `json:"tunnel,omitempty"` // a tunnel device's parameters: "VXLAN vni 42 port 4789 local …"
 	}
 	type space struct {
 		Netns      string   `json:"netns"`
@@ -192,6 +196,9 @@ func interfacesJSON(w io.Writer, spaces []tracer.Space, own netns.ID) error {
 			}
 			for _, a := range d.Addrs {
 				j.Addresses = append(j.Addresses, a.String())
+			}
+			if d.Tunnel != nil {
+				j.Tunnel = d.Tunnel.String()
 			}
 			out.Devices = append(out.Devices, j)
 		}

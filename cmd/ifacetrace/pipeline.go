@@ -31,6 +31,7 @@ type pipeline struct {
 	lastTick int64
 
 	digest *digest
+	stops  *stops
 
 	// The batch's traces, packed; scratch for packing.
 	packed  record.TraceWriter
@@ -50,8 +51,11 @@ type pipeline struct {
 }
 
 func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
-	return &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest(),
+	p := &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest(),
 		paths: map[string]string{}}
+	p.stops = newStops(own, p.name, p.digest.local)
+	p.digest.name = p.name
+	return p
 }
 
 // Deliver implements tracer.Sink.
@@ -67,6 +71,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 		p.routes.ensure(d.NetNS, d.NetNSName)
 		p.announce(deviceToPB(d, p.ownNS))
 		p.learnTunnel(d.Tunnel)
+		p.stops.device(d)
 	}
 	if b.Count > 0 {
 		p.sightings.Add(uint64(b.Count))
@@ -147,8 +152,13 @@ func (p *pipeline) emit(now int64, final bool) {
 		p.devices = nil
 		for _, tr := range traces {
 			id, evicted := p.flows.Add(tr)
-			path := p.pack(tr, id)
-			p.digest.trace(tr, path)
+			stopped := p.stops.explain(tr)
+			if stopped == "" {
+				p.flows.Transit(id, tr)
+				p.digest.transit(tr)
+			}
+			path := p.pack(tr, id, stopped)
+			p.digest.trace(tr, path, stopped)
 			for _, f := range evicted {
 				batch.Flows = append(batch.Flows, p.flowToPB(f))
 			}
@@ -217,7 +227,7 @@ func (p *pipeline) name(id uint32) string {
 }
 
 // pack appends tr to the batch's packed traces and returns its path text.
-func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
+func (p *pipeline) pack(tr *correlate.Trace, flowID uint64, stopped string) string {
 	p.packed.Begin()
 	key := p.pathKey[:0]
 	for i := range tr.Hops {
@@ -246,7 +256,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64) string {
 	}
 	p.packed.End(&record.Trace{
 		ID: tr.ID, TimeNanos: tr.TimeNanos(), TransitNanos: int64(tr.Transit()), FlowID: flowID, Segments: uint16(min(tr.Segments, 0xffff)),
-		Decoded: tr.Decoded, Path: path, Summary: p.summary, Changes: tr.Changes,
+		Decoded: tr.Decoded, Path: path, Summary: p.summary, Changes: tr.Changes, Stopped: stopped,
 	})
 	return path
 }
@@ -267,6 +277,13 @@ func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
 			steps[k] = p.name(s.Iface) + " " + s.Dir.String()
 		}
 		out.Paths = append(out.Paths, &pb.PathCount{Path: strings.Join(steps, " → "), Count: path.Count})
+	}
+	for i := range f.HopTimes {
+		h := &f.HopTimes[i]
+		out.HopTimes = append(out.HopTimes, &pb.HopTime{
+			From: p.name(h.From.Iface) + " " + h.From.Dir.String(), To: p.name(h.To.Iface) + " " + h.To.Dir.String(),
+			Count: h.Count, MinNanos: h.Min, MedianNanos: h.Median(), MaxNanos: h.Max,
+		})
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -115,8 +116,20 @@ func TestOverlay(t *testing.T) {
 					t.Errorf("packet id %s groups %v, want all of %v", id, g, want)
 				}
 			}
-			// The tunnel device's parameters, from netlink, describe it.
+			// The tunnel device's parameters, from netlink, describe it in
+			// the interface view and in the pcapng file.
 			if o.Kernel {
+				p := startProc(t, "ifacetrace interfaces", o.Command(lab.NodeA, ifacetraceBin, "interfaces"), nil)
+				if code := p.wait(t, 10*time.Second); code != 0 {
+					t.Fatalf("interfaces: exit %d\n%s", code, p.stderr.String())
+				}
+				want := tc.name + " vni 42 port 4789 local " + lab.UnderlayAIP + " remote " + lab.UnderlayBIP
+				if tc.encap != "vxlan" {
+					want = tc.name
+				}
+				if !strings.Contains(p.stdout.String(), want) {
+					t.Errorf("interfaces lacks %q:\n%s", want, p.stdout.String())
+				}
 				descr := fields(t, pc, "frame.interface_name == \"ov0\"", "frame.interface_description")
 				if len(descr) == 0 || !strings.Contains(descr[0][0], tc.name) {
 					t.Errorf("ov0 description %v lacks the tunnel", descr)

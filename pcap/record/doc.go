@@ -35,7 +35,7 @@
 // these. Readers skip unknown trailing header bytes by honouring length.
 //
 // Traces travel packed for the same reason (trace.go documents the layout,
-// TraceLayout 1): one protobuf Trace with a Hop and a Tuple message per
+// TraceLayout 2): one protobuf Trace with a Hop and a Tuple message per
 // sighting cost the host more CPU in allocation, garbage collection and
 // marshalling than correlating the packet, and each plugin as much again to
 // unmarshal. TraceWriter packs them with no allocation per trace; a

@@ -28,8 +28,11 @@ const TraceLayout = 2
 //	         when a hop saw the packet in a tunnel
 //	46  u16  segments: how many pieces the packet was cut into (GSO, TSO)
 //	         or glued from (GRO) on its way; 0 when neither
-//	48       n hops of h bytes each
-//	         the path, the summary, then c × (u16 length, bytes), zero padding
+//	48  u16  stop note length in bytes
+//	50  6B   0
+//	56       n hops of h bytes each
+//	         the path, the summary, the stop note, then c × (u16 length,
+//	         bytes), zero padding
 //
 // A hop:
 //
@@ -68,11 +71,11 @@ const TraceLayout = 2
 //	80  16B  outer source address
 //	96  16B  outer destination address
 //
-// Layout 1 was layout 2 without the tunnel: its bytes 44–47 were zero and
-// every hop TraceHopLen bytes long. Readers honour the hop length, so a
+// Layout 1 had a 48-byte header without hop length, segments and stop
+// note, and TraceHopLen-byte hops only. Readers honour the hop length, so a
 // later layout may add fields at the end of a hop without moving these.
 const (
-	TraceHeaderLen    = 48
+	TraceHeaderLen    = 56
 	TraceHopLen       = 64
 	TraceTunnelHopLen = 112
 )
@@ -90,6 +93,7 @@ type Trace struct {
 	Segments     uint16
 	Path         string
 	Summary      []byte
+	Stopped      string // where a packet that ended inside the host stopped; "" if it did not
 	Changes      []string
 }
 
@@ -262,10 +266,11 @@ func getTunnel(b []byte) Tunnel {
 // End completes the trace begun last with its header and text. Text longer
 // than 65535 bytes is cut; more than 255 changes are cut to 255.
 func (w *TraceWriter) End(t *Trace) {
-	path, summary := clip16(t.Path), clip16(t.Summary)
+	path, summary, stopped := clip16(t.Path), clip16(t.Summary), clip16(t.Stopped)
 	changes := t.Changes[:min(len(t.Changes), 255)]
 	w.buf = append(w.buf, path...)
 	w.buf = append(w.buf, summary...)
+	w.buf = append(w.buf, stopped...)
 	for _, c := range changes {
 		c = clip16(c)
 		w.buf = binary.LittleEndian.AppendUint16(w.buf, uint16(len(c)))
@@ -291,6 +296,8 @@ func (w *TraceWriter) End(t *Trace) {
 	le.PutUint16(b[42:], uint16(len(summary)))
 	le.PutUint16(b[44:], uint16(w.hopLen))
 	le.PutUint16(b[46:], t.Segments)
+	le.PutUint16(b[48:], uint16(len(stopped)))
+	clear(b[50:56])
 	w.n++
 }
 
@@ -380,7 +387,7 @@ func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
 	}
 	// Everything the accessors read must lie inside the trace.
 	text := v.textOff()
-	end := text + int(le.Uint16(rest[40:])) + int(le.Uint16(rest[42:]))
+	end := text + int(le.Uint16(rest[40:])) + int(le.Uint16(rest[42:])) + int(le.Uint16(rest[48:]))
 	for range int(rest[7]) {
 		if end+2 > n {
 			end = n + 1
@@ -397,13 +404,8 @@ func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
 
 func (v TraceView) textOff() int { return TraceHeaderLen + v.NumHops()*v.hopLen() }
 
-// hopLen is the length of each hop; layout 1 said 0 for TraceHopLen.
-func (v TraceView) hopLen() int {
-	if n := int(binary.LittleEndian.Uint16(v.b[44:])); n != 0 {
-		return n
-	}
-	return TraceHopLen
-}
+// hopLen is the length of each hop.
+func (v TraceView) hopLen() int { return int(binary.LittleEndian.Uint16(v.b[44:])) }
 
 // ID is the trace id: the records' trace id and pcapng's epb_packetid.
 func (v TraceView) ID() uint64 { return binary.LittleEndian.Uint64(v.b[8:]) }
@@ -475,6 +477,15 @@ func (v TraceView) Summary() []byte {
 	return v.b[o : o+int(binary.LittleEndian.Uint16(v.b[42:]))]
 }
 
+// Stopped is where a packet that ended inside the host stopped ("stopped
+// after labhost/br0 in; expected next: labhost/up0 out"), empty if it did
+// not; it aliases the buffer.
+func (v TraceView) Stopped() []byte {
+	le := binary.LittleEndian
+	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:]))
+	return v.b[o : o+int(le.Uint16(v.b[48:]))]
+}
+
 // NumChanges is the number of changes between hops.
 func (v TraceView) NumChanges() int { return int(v.b[7]) }
 
@@ -482,7 +493,7 @@ func (v TraceView) NumChanges() int { return int(v.b[7]) }
 // the bytes alias the buffer.
 func (v TraceView) Changes(f func(c []byte)) {
 	le := binary.LittleEndian
-	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:]))
+	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:])) + int(le.Uint16(v.b[48:]))
 	for range v.NumChanges() {
 		n := int(le.Uint16(v.b[o:]))
 		f(v.b[o+2 : o+2+n])

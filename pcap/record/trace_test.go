@@ -43,7 +43,7 @@ func readAll(t *testing.T, b []byte) []packedTrace {
 		}
 		p := packedTrace{t: Trace{
 			ID: v.ID(), TimeNanos: v.TimeNanos(), TransitNanos: v.TransitNanos(), FlowID: v.FlowID(),
-			Decoded: v.Decoded(), Segments: v.Segments(), Path: string(v.Path()), Summary: bytes.Clone(v.Summary()),
+			Decoded: v.Decoded(), Segments: v.Segments(), Stopped: string(v.Stopped()), Path: string(v.Path()), Summary: bytes.Clone(v.Summary()),
 		}}
 		v.Changes(func(c []byte) { p.t.Changes = append(p.t.Changes, string(c)) })
 		if len(p.t.Changes) != v.NumChanges() {
@@ -88,7 +88,7 @@ func TestTraceRoundTrip(t *testing.T) {
 					Tunnel: Tunnel{Encap: Encap6in6, OuterTTL: 1, Outer: Tuple{EtherType: 0x86dd, Proto: 41, Src: a6, Dst: b6}}},
 			}},
 		// A segmented packet: the hops of its segments are numbered.
-		{Trace{ID: 79, Decoded: true, Segments: 2, Path: "veth in → up0 out ×2", Changes: []string{"segmented into 2"}},
+		{Trace{ID: 79, Decoded: true, Segments: 2, Path: "veth in → up0 out ×2", Changes: []string{"segmented into 2"}, Stopped: "stopped after up0 out; expected next: peer in"},
 			[]TraceHop{{Iface: 1, Dir: DirIn, OrigLen: 3000}, {Iface: 2, Dir: DirOut, OrigLen: 1500, Segment: 1}, {Iface: 2, Dir: DirOut, OrigLen: 1500, Segment: 2}}},
 		// A trace that starts in a tunnel.
 		{Trace{ID: 78, Path: "under in"},
@@ -131,6 +131,8 @@ func TestTraceCorrupt(t *testing.T) {
 		"changes beyond":   mut(func(b []byte) { b[7] = 200 }),
 		"change too long":  mut(func(b []byte) { b[TraceHeaderLen+TraceHopLen+4] = 0xff }),
 		"hop length short": mut(func(b []byte) { b[44] = 8 }),
+		"hop length zero":  mut(func(b []byte) { b[44] = 0 }),
+		"stop beyond":      mut(func(b []byte) { b[49] = 1 }),
 		"hop length odd":   mut(func(b []byte) { b[44] = 65 }),
 		"hop length long":  mut(func(b []byte) { b[44] = 128 }),
 	}
@@ -155,7 +157,7 @@ func FuzzTraceReader(f *testing.F) {
 			}
 			// Every accessor must stay inside the trace.
 			_, _, _, _, _ = v.ID(), v.TimeNanos(), v.TransitNanos(), v.FlowID(), v.Decoded()
-			_, _ = v.Path(), v.Summary()
+			_, _, _ = v.Path(), v.Summary(), v.Stopped()
 			n := 0
 			v.Changes(func([]byte) { n++ })
 			for i := range v.NumHops() {
@@ -256,17 +258,6 @@ func TestIPProtoNumber(t *testing.T) {
 		if _, ok := IPProtoNumber(bad); ok {
 			t.Errorf("IPProtoNumber(%q) ok", bad)
 		}
-	}
-}
-
-// TestTraceLayout1 reads a trace as layout 1 wrote it: bytes 44–47 zero.
-func TestTraceLayout1(t *testing.T) {
-	in := []packedTrace{{Trace{ID: 5, Path: "a in → b out"}, []TraceHop{{Iface: 1, TTL: 3}, {Iface: 2, TTL: 2}}}}
-	b := packAll(in)
-	b[44], b[45] = 0, 0
-	got := readAll(t, b)
-	if len(got) != 1 || len(got[0].hops) != 2 || got[0].hops[1].Iface != 2 || got[0].hops[1].TTL != 2 || got[0].t.Path != "a in → b out" {
-		t.Fatalf("layout 1 trace read as %+v", got)
 	}
 }
 

@@ -190,6 +190,7 @@ type traceLine struct {
 	FlowID       uint64    `json:"flow_id"`
 	Changes      []string  `json:"changes"`
 	Segments     uint32    `json:"segments,omitempty"`
+	Stopped      string    `json:"stopped,omitempty"`
 	Hops         []hopLine `json:"hops"`
 }
 
@@ -241,6 +242,16 @@ type flowLine struct {
 	Paths         []pathCount `json:"paths"`
 	NAT           []string    `json:"nat"`
 	Final         bool        `json:"final"`
+	HopTimes      []hopTime   `json:"hop_times"`
+}
+
+type hopTime struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Count    uint64 `json:"count"`
+	MinNS    int64  `json:"min_ns"`
+	MedianNS int64  `json:"median_ns"`
+	MaxNS    int64  `json:"max_ns"`
 }
 
 type directions struct {
@@ -304,8 +315,8 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 	l := &traceLine{
 		Type: "trace", ID: t.ID(), Time: timeString(t.TimeNanos()), TimeUnixNano: t.TimeNanos(),
 		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.strs.Text(t.Path()), FlowID: t.FlowID(),
-		Segments: uint32(t.Segments()),
-		Changes:  make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
+		Segments: uint32(t.Segments()), Stopped: string(t.Stopped()),
+		Changes: make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
 	}
 	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.strs.Text(c)) })
 	for i := range t.NumHops() {
@@ -356,14 +367,19 @@ func flowOf(f *pb.Flow) *flowLine {
 		Proto: tu.GetProto(), Src: tu.GetSrc(), Dst: tu.GetDst(), Sport: tu.GetSport(), Dport: tu.GetDport(),
 		First: timeString(f.GetFirstUnixNano()), FirstUnixNano: f.GetFirstUnixNano(),
 		Last: timeString(f.GetLastUnixNano()), LastUnixNano: f.GetLastUnixNano(),
-		Packets: directions{f.GetPacketsForward(), f.GetPacketsReverse()},
-		Bytes:   directions{f.GetBytesForward(), f.GetBytesReverse()},
-		Paths:   make([]pathCount, 0, len(f.GetPaths())),
-		NAT:     nonNil(f.GetNat()),
-		Final:   f.GetFinal(),
+		Packets:  directions{f.GetPacketsForward(), f.GetPacketsReverse()},
+		Bytes:    directions{f.GetBytesForward(), f.GetBytesReverse()},
+		Paths:    make([]pathCount, 0, len(f.GetPaths())),
+		NAT:      nonNil(f.GetNat()),
+		Final:    f.GetFinal(),
+		HopTimes: make([]hopTime, 0, len(f.GetHopTimes())),
 	}
 	for _, pc := range f.GetPaths() {
 		l.Paths = append(l.Paths, pathCount{pc.GetPath(), pc.GetCount()})
+	}
+	for _, h := range f.GetHopTimes() {
+		l.HopTimes = append(l.HopTimes, hopTime{From: h.GetFrom(), To: h.GetTo(), Count: h.GetCount(),
+			MinNS: h.GetMinNanos(), MedianNS: h.GetMedianNanos(), MaxNS: h.GetMaxNanos()})
 	}
 	return l
 }

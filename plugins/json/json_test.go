@@ -148,6 +148,9 @@ func fixture() []*pb.Batch {
 			{Path: "eth0 out → labhost/up0 in → labhost/br0 out → labhost/veth-c1 out → c1/eth0 in", Count: 2},
 		},
 		Nat: []string{snat},
+		HopTimes: []*pb.HopTime{
+			{From: "c1/eth0 out", To: "labhost/veth-c1 in", Count: 3, MinNanos: 2000, MedianNanos: 3000, MaxNanos: 9000},
+		},
 	}
 	flowPing := &pb.Flow{
 		Id: 8, Tuple: &pb.Tuple{Proto: "icmp", Src: "127.0.0.1", Dst: "127.0.0.1", Sport: 9},
@@ -366,11 +369,12 @@ func TestWriteRead(t *testing.T) {
 				map[string]any{"path": "eth0 out → labhost/up0 in → labhost/br0 out → labhost/veth-c1 out → c1/eth0 in", "count": n(2)},
 			},
 			"nat": []any{snat}, "final": false,
+			"hop_times": []any{map[string]any{"from": "c1/eth0 out", "to": "labhost/veth-c1 in", "count": n(3), "min_ns": n(2000), "median_ns": n(3000), "max_ns": n(9000)}},
 		}
 		if diff := cmp.Diff(want, objs[9]); diff != "" {
 			t.Errorf("flow 7 (-want +got):\n%s", diff)
 		}
-		for _, k := range []string{"nat", "paths"} {
+		for _, k := range []string{"nat", "paths", "hop_times"} {
 			if got, ok := objs[10][k]; !ok || !cmp.Equal(got, []any{}) {
 				t.Errorf("flow 8 %s = %#v (present %v); want []", k, got, ok)
 			}

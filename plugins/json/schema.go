@@ -127,7 +127,8 @@ var schema = map[string][]field{
 		req("path", kString),
 		req("flow_id", kUint),
 		req("changes", kStrings),
-		optional(req("segments", kUint)), // only for a segmented or coalesced packet
+		optional(req("segments", kUint)),  // only for a segmented or coalesced packet
+		optional(req("stopped", kString)), // only for a packet that stopped inside the host
 		objs("hops",
 			req("netns", kString),
 			req("ifname", kString),
@@ -174,6 +175,14 @@ var schema = map[string][]field{
 		objs("paths", req("path", kString), req("count", kUint)),
 		req("nat", kStrings),
 		req("final", kBool),
+		objs("hop_times",
+			req("from", kString),
+			req("to", kString),
+			req("count", kUint),
+			req("min_ns", kInt),
+			req("median_ns", kInt),
+			req("max_ns", kInt),
+		),
 	},
 	"stats": {
 		req("type", kString),

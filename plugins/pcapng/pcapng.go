@@ -198,8 +198,9 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 	}
 	err := sdk.EachTrace(b, func(tr record.TraceView) error {
 		t := trace{path: p.strs.Text(tr.Path()), left: tr.NumHops()}
+		p.scratch = p.scratch[:0]
 		if tr.NumChanges() > 0 {
-			p.scratch = append(p.scratch[:0], " ["...)
+			p.scratch = append(p.scratch, " ["...)
 			tr.Changes(func(c []byte) {
 				if len(p.scratch) > 2 {
 					p.scratch = append(p.scratch, ", "...)
@@ -207,6 +208,13 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 				p.scratch = append(p.scratch, c...)
 			})
 			p.scratch = append(p.scratch, ']')
+		}
+		if stop := tr.Stopped(); len(stop) > 0 {
+			p.scratch = append(p.scratch, " ("...)
+			p.scratch = append(p.scratch, stop...)
+			p.scratch = append(p.scratch, ')')
+		}
+		if len(p.scratch) > 0 {
 			t.changes = p.strs.Text(p.scratch)
 		}
 		p.traces[tr.ID()] = t
@@ -229,7 +237,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		comment := p.comment[:0]
 		if h.TraceID != 0 {
 			if t, ok := p.traces[h.TraceID]; ok {
-				// "trace ID hop I/N: PATH [CHANGES]", built without allocating.
+				// "trace ID hop I/N: PATH [CHANGES] (STOPPED)", built without allocating.
 				comment = append(comment, "trace "...)
 				comment = strconv.AppendUint(comment, h.TraceID, 10)
 				comment = append(comment, " hop "...)

@@ -51,7 +51,11 @@ type Flow struct {
 	Paths       []Path
 	NAT         []string // distinct changes seen
 	Final       bool     // emitted at the end rather than on expiry
-	tuples      []correlate.Tuple
+	// HopTimes are the transit times between consecutive hops of the
+	// flow's complete traces (Transit), in the order the pairs were first
+	// seen.
+	HopTimes []HopTimes
+	tuples   []correlate.Tuple
 }
 
 // Stats count the table's work.

@@ -1550,7 +1550,12 @@ type Trace struct {
 	// How many pieces the packet was cut into (GSO, TSO: "segmented into N")
 	// or glued from (GRO: "coalesced from N") on its way; 0 when neither.
 	// Their sightings are hops of this trace, with Hop.segment set.
-	Segments      uint32 `protobuf:"varint,9,opt,name=segments,proto3" json:"segments,omitempty"`
+	Segments uint32 `protobuf:"varint,9,opt,name=segments,proto3" json:"segments,omitempty"`
+	// For a packet that ended inside the host: where it was last seen and
+	// which device should have shown it next, from the topology and the
+	// kernel's route lookup, e.g. "stopped after labhost/br0 in; expected
+	// next: labhost/up0 out". Empty for packets that left or were delivered.
+	Stopped       string `protobuf:"bytes,10,opt,name=stopped,proto3" json:"stopped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1646,6 +1651,13 @@ func (x *Trace) GetSegments() uint32 {
 		return x.Segments
 	}
 	return 0
+}
+
+func (x *Trace) GetStopped() string {
+	if x != nil {
+		return x.Stopped
+	}
+	return ""
 }
 
 // A hop is one sighting of a traced packet.
@@ -1924,8 +1936,12 @@ type Flow struct {
 	Paths          []*PathCount           `protobuf:"bytes,9,rep,name=paths,proto3" json:"paths,omitempty"`
 	Nat            []string               `protobuf:"bytes,10,rep,name=nat,proto3" json:"nat,omitempty"`      // distinct changes seen, e.g. "SNAT 10.200.1.2→10.200.2.1"
 	Final          bool                   `protobuf:"varint,11,opt,name=final,proto3" json:"final,omitempty"` // sent at the end of the run rather than on expiry
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Transit time between consecutive hops of the flow's complete traces
+	// (not stopped, not segmented), per pair of hops, in the order the pairs
+	// were first seen.
+	HopTimes      []*HopTime `protobuf:"bytes,12,rep,name=hop_times,json=hopTimes,proto3" json:"hop_times,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {
@@ -2035,6 +2051,98 @@ func (x *Flow) GetFinal() bool {
 	return false
 }
 
+func (x *Flow) GetHopTimes() []*HopTime {
+	if x != nil {
+		return x.HopTimes
+	}
+	return nil
+}
+
+type HopTime struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	From     string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"` // "DEVICE dir"
+	To       string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Count    uint64                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	MinNanos int64                  `protobuf:"varint,4,opt,name=min_nanos,json=minNanos,proto3" json:"min_nanos,omitempty"`
+	// Exact up to 64 packets; beyond, the median of a uniform sample of 64.
+	MedianNanos   int64 `protobuf:"varint,5,opt,name=median_nanos,json=medianNanos,proto3" json:"median_nanos,omitempty"`
+	MaxNanos      int64 `protobuf:"varint,6,opt,name=max_nanos,json=maxNanos,proto3" json:"max_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HopTime) Reset() {
+	*x = HopTime{}
+	mi := &file_plugin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HopTime) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HopTime) ProtoMessage() {}
+
+func (x *HopTime) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HopTime.ProtoReflect.Descriptor instead.
+func (*HopTime) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HopTime) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *HopTime) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *HopTime) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *HopTime) GetMinNanos() int64 {
+	if x != nil {
+		return x.MinNanos
+	}
+	return 0
+}
+
+func (x *HopTime) GetMedianNanos() int64 {
+	if x != nil {
+		return x.MedianNanos
+	}
+	return 0
+}
+
+func (x *HopTime) GetMaxNanos() int64 {
+	if x != nil {
+		return x.MaxNanos
+	}
+	return 0
+}
+
 type PathCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
@@ -2045,7 +2153,7 @@ type PathCount struct {
 
 func (x *PathCount) Reset() {
 	*x = PathCount{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2165,7 @@ func (x *PathCount) String() string {
 func (*PathCount) ProtoMessage() {}
 
 func (x *PathCount) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2178,7 @@ func (x *PathCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathCount.ProtoReflect.Descriptor instead.
 func (*PathCount) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PathCount) GetPath() string {
@@ -2116,7 +2224,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2236,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2249,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Interface) GetId() uint32 {
@@ -2284,7 +2392,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2404,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2417,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Stats) GetStartUnixNano() int64 {
@@ -2370,7 +2478,7 @@ type CorrelationStats struct {
 
 func (x *CorrelationStats) Reset() {
 	*x = CorrelationStats{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2490,7 @@ func (x *CorrelationStats) String() string {
 func (*CorrelationStats) ProtoMessage() {}
 
 func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2503,7 @@ func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrelationStats.ProtoReflect.Descriptor instead.
 func (*CorrelationStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CorrelationStats) GetTraces() uint64 {
@@ -2468,7 +2576,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2588,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2601,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InterfaceStats) GetId() uint32 {
@@ -2542,7 +2650,7 @@ type SocketStats struct {
 
 func (x *SocketStats) Reset() {
 	*x = SocketStats{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2554,7 +2662,7 @@ func (x *SocketStats) String() string {
 func (*SocketStats) ProtoMessage() {}
 
 func (x *SocketStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2567,7 +2675,7 @@ func (x *SocketStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketStats.ProtoReflect.Descriptor instead.
 func (*SocketStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SocketStats) GetDevice() string {
@@ -2604,7 +2712,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +2724,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +2737,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Report) GetLines() []string {
@@ -2675,7 +2783,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2795,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2808,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 type FinishResponse struct {
@@ -2714,7 +2822,7 @@ type FinishResponse struct {
 
 func (x *FinishResponse) Reset() {
 	*x = FinishResponse{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2726,7 +2834,7 @@ func (x *FinishResponse) String() string {
 func (*FinishResponse) ProtoMessage() {}
 
 func (x *FinishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2739,7 +2847,7 @@ func (x *FinishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishResponse.ProtoReflect.Descriptor instead.
 func (*FinishResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FinishResponse) GetFiles() []string {
@@ -2910,7 +3018,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\rR\x03end\"2\n" +
 	"\bUIDRange\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\rR\x03end\"\x8e\x02\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"\xa8\x02\n" +
 	"\x05Trace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12#\n" +
@@ -2920,7 +3028,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12\x12\n" +
 	"\x04path\x18\a \x01(\tR\x04path\x12\x17\n" +
 	"\aflow_id\x18\b \x01(\x04R\x06flowId\x12\x1a\n" +
-	"\bsegments\x18\t \x01(\rR\bsegments\"\x99\x02\n" +
+	"\bsegments\x18\t \x01(\rR\bsegments\x12\x18\n" +
+	"\astopped\x18\n" +
+	" \x01(\tR\astopped\"\x99\x02\n" +
 	"\x03Hop\x12!\n" +
 	"\finterface_id\x18\x01 \x01(\rR\vinterfaceId\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12$\n" +
@@ -2941,7 +3051,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03src\x18\x02 \x01(\tR\x03src\x12\x10\n" +
 	"\x03dst\x18\x03 \x01(\tR\x03dst\x12\x14\n" +
 	"\x05sport\x18\x04 \x01(\rR\x05sport\x12\x14\n" +
-	"\x05dport\x18\x05 \x01(\rR\x05dport\"\x92\x03\n" +
+	"\x05dport\x18\x05 \x01(\rR\x05dport\"\xce\x03\n" +
 	"\x04Flow\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\x05tuple\x18\x02 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05tuple\x12&\n" +
@@ -2954,7 +3064,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05paths\x18\t \x03(\v2\x1f.ifacetrace.plugin.v1.PathCountR\x05paths\x12\x10\n" +
 	"\x03nat\x18\n" +
 	" \x03(\tR\x03nat\x12\x14\n" +
-	"\x05final\x18\v \x01(\bR\x05final\"5\n" +
+	"\x05final\x18\v \x01(\bR\x05final\x12:\n" +
+	"\thop_times\x18\f \x03(\v2\x1d.ifacetrace.plugin.v1.HopTimeR\bhopTimes\"\xa0\x01\n" +
+	"\aHopTime\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x1b\n" +
+	"\tmin_nanos\x18\x04 \x01(\x03R\bminNanos\x12!\n" +
+	"\fmedian_nanos\x18\x05 \x01(\x03R\vmedianNanos\x12\x1b\n" +
+	"\tmax_nanos\x18\x06 \x01(\x03R\bmaxNanos\"5\n" +
 	"\tPathCount\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\"\xce\x03\n" +
@@ -3045,7 +3163,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: ifacetrace.plugin.v1.DescribeRequest
 	(*PluginInfo)(nil),        // 1: ifacetrace.plugin.v1.PluginInfo
@@ -3068,26 +3186,27 @@ var file_plugin_proto_goTypes = []any{
 	(*Tunnel)(nil),            // 18: ifacetrace.plugin.v1.Tunnel
 	(*Tuple)(nil),             // 19: ifacetrace.plugin.v1.Tuple
 	(*Flow)(nil),              // 20: ifacetrace.plugin.v1.Flow
-	(*PathCount)(nil),         // 21: ifacetrace.plugin.v1.PathCount
-	(*Interface)(nil),         // 22: ifacetrace.plugin.v1.Interface
-	(*Stats)(nil),             // 23: ifacetrace.plugin.v1.Stats
-	(*CorrelationStats)(nil),  // 24: ifacetrace.plugin.v1.CorrelationStats
-	(*InterfaceStats)(nil),    // 25: ifacetrace.plugin.v1.InterfaceStats
-	(*SocketStats)(nil),       // 26: ifacetrace.plugin.v1.SocketStats
-	(*Report)(nil),            // 27: ifacetrace.plugin.v1.Report
-	(*FinishRequest)(nil),     // 28: ifacetrace.plugin.v1.FinishRequest
-	(*FinishResponse)(nil),    // 29: ifacetrace.plugin.v1.FinishResponse
-	nil,                       // 30: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 31: ifacetrace.plugin.v1.Report.CountersEntry
-	nil,                       // 32: ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	(*HopTime)(nil),           // 21: ifacetrace.plugin.v1.HopTime
+	(*PathCount)(nil),         // 22: ifacetrace.plugin.v1.PathCount
+	(*Interface)(nil),         // 23: ifacetrace.plugin.v1.Interface
+	(*Stats)(nil),             // 24: ifacetrace.plugin.v1.Stats
+	(*CorrelationStats)(nil),  // 25: ifacetrace.plugin.v1.CorrelationStats
+	(*InterfaceStats)(nil),    // 26: ifacetrace.plugin.v1.InterfaceStats
+	(*SocketStats)(nil),       // 27: ifacetrace.plugin.v1.SocketStats
+	(*Report)(nil),            // 28: ifacetrace.plugin.v1.Report
+	(*FinishRequest)(nil),     // 29: ifacetrace.plugin.v1.FinishRequest
+	(*FinishResponse)(nil),    // 30: ifacetrace.plugin.v1.FinishResponse
+	nil,                       // 31: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 32: ifacetrace.plugin.v1.Report.CountersEntry
+	nil,                       // 33: ifacetrace.plugin.v1.FinishResponse.CountersEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: ifacetrace.plugin.v1.PluginInfo.wants:type_name -> ifacetrace.plugin.v1.Subscriptions
 	3,  // 1: ifacetrace.plugin.v1.PluginInfo.options:type_name -> ifacetrace.plugin.v1.OptionSpec
-	30, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	31, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
 	5,  // 3: ifacetrace.plugin.v1.ConfigureRequest.run:type_name -> ifacetrace.plugin.v1.RunInfo
-	22, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
-	23, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
+	23, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
+	24, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
 	16, // 6: ifacetrace.plugin.v1.Batch.traces:type_name -> ifacetrace.plugin.v1.Trace
 	20, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
 	8,  // 8: ifacetrace.plugin.v1.Batch.routing:type_name -> ifacetrace.plugin.v1.Routing
@@ -3104,26 +3223,27 @@ var file_plugin_proto_depIdxs = []int32{
 	18, // 19: ifacetrace.plugin.v1.Hop.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
 	19, // 20: ifacetrace.plugin.v1.Tunnel.outer:type_name -> ifacetrace.plugin.v1.Tuple
 	19, // 21: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
-	21, // 22: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
-	18, // 23: ifacetrace.plugin.v1.Interface.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
-	25, // 24: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
-	26, // 25: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
-	24, // 26: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
-	31, // 27: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
-	32, // 28: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
-	0,  // 29: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
-	4,  // 30: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
-	7,  // 31: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
-	28, // 32: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
-	1,  // 33: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
-	6,  // 34: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
-	27, // 35: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
-	29, // 36: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
-	33, // [33:37] is the sub-list for method output_type
-	29, // [29:33] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	22, // 22: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
+	21, // 23: ifacetrace.plugin.v1.Flow.hop_times:type_name -> ifacetrace.plugin.v1.HopTime
+	18, // 24: ifacetrace.plugin.v1.Interface.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
+	26, // 25: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
+	27, // 26: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
+	25, // 27: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
+	32, // 28: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
+	33, // 29: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	0,  // 30: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
+	4,  // 31: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
+	7,  // 32: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
+	29, // 33: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
+	1,  // 34: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
+	6,  // 35: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
+	28, // 36: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
+	30, // 37: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
+	34, // [34:38] is the sub-list for method output_type
+	30, // [30:34] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3137,7 +3257,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/tracer"
+	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/topology"
+)
+
+// stops tells where a packet that ended inside the host stopped, and which
+// device should have shown it next: "stopped after labhost/br0 in;
+// expected next: labhost/up0 out". From the topology:
+//
+//   - sent out of a veth whose peer is captured: the peer, in;
+//   - received by a bridge port: the bridge, in (or another port, out);
+//   - received by a device that routes, for an address not its
+//     namespace's: the device the kernel's route lookup (RTM_GETROUTE,
+//     with the packet's source and the device as input interface) sends it
+//     out of, or the kernel's reason for having no route.
+//
+// A packet last seen leaving any other device left the host (or went where
+// nothing is captured), and one received for its namespace's own address,
+// a broadcast or a multicast group was delivered: neither stopped.
+//
+// Answers are kept per (device, direction, source, destination), and route
+// lookups are rationed, so that a flood of distinct dropped packets costs
+// a bounded number of netlink requests.
+type stops struct {
+	own   netns.ID
+	devs  map[uint32]*tracer.Device // by interface id
+	byKey map[topology.Key]uint32   // interface id of a device, newest
+	name  func(uint32) string
+	local func(ns uint64, a netip.Addr) bool // the namespace has the address
+
+	cache   map[stopKey]string
+	budget  int // route lookups left this second
+	refill  time.Time
+	lookups int
+}
+
+type stopKey struct {
+	iface    uint32
+	dir      record.Direction
+	src, dst netip.Addr
+}
+
+const (
+	maxStopCache     = 4096
+	lookupsPerSecond = 64
+)
+
+func newStops(own netns.ID, name func(uint32) string, local func(uint64, netip.Addr) bool) *stops {
+	return &stops{own: own, devs: map[uint32]*tracer.Device{}, byKey: map[topology.Key]uint32{},
+		name: name, local: local, cache: map[stopKey]string{}}
+}
+
+// device learns a device of the run.
+func (s *stops) device(d tracer.Device) {
+	s.devs[d.ID] = &d
+	s.byKey[d.Key] = d.ID
+}
+
+// explain returns "stopped after DEV dir; expected next: DEV dir" (or the
+// kernel's reason) for a trace that ended inside the host, "" for one that
+// did not.
+func (s *stops) explain(tr *correlate.Trace) string {
+	if !tr.Decoded || len(tr.Hops) == 0 {
+		return ""
+	}
+	last := &tr.Hops[len(tr.Hops)-1]
+	t := last.Tuple
+	if t.EtherType != 0x0800 && t.EtherType != 0x86dd || !t.Dst.IsValid() || !t.Src.IsValid() {
+		return ""
+	}
+	d := s.devs[last.Iface]
+	if d == nil {
+		return ""
+	}
+	k := stopKey{iface: last.Iface, dir: last.Dir, src: t.Src, dst: t.Dst}
+	if why, ok := s.cache[k]; ok {
+		return why
+	}
+	why, final := s.next(d, last)
+	if why != "" {
+		why = "stopped after " + s.name(last.Iface) + " " + last.Dir.String() + "; " + why
+	}
+	if final {
+		if len(s.cache) >= maxStopCache {
+			clear(s.cache)
+		}
+		s.cache[k] = why
+	}
+	return why
+}
+
+// next is "expected next: …" (or the reason there is no next hop) for a
+// packet last seen at h on d, "" when it did not stop; final is false when
+// the answer could not be had now and should be asked again.
+func (s *stops) next(d *tracer.Device, h *correlate.Hop) (why string, final bool) {
+	dst := h.Tuple.Dst
+	switch h.Dir {
+	case record.DirOut:
+		if d.Kind != "veth" || d.Peer == nil {
+			return "", true
+		}
+		if id, ok := s.byKey[d.Peer.Key]; ok {
+			return "expected next: " + s.name(id) + " in", true
+		}
+		return "", true // the peer is not captured
+	case record.DirIn:
+	default:
+		return "", true
+	}
+	if dst.IsMulticast() || dst.IsLinkLocalUnicast() || dst.IsLoopback() || dst.Is4() && dst.As4()[3] == 255 {
+		return "", true
+	}
+	if d.Master != nil {
+		if id, ok := s.byKey[d.Master.Key]; ok {
+			m := s.name(id)
+			return "expected next: " + m + " in, or another port of " + m + " out", true
+		}
+		return "", true
+	}
+	if s.local(d.NetNS.Ino, dst) {
+		return "", true // delivered to its namespace
+	}
+	if !s.ration() {
+		return "", false
+	}
+	r, err := s.routeGet(d, h)
+	switch {
+	case err != nil:
+		return "", true
+	case r.Err != nil:
+		return "the kernel has no route: " + errText(r.Err), true
+	case r.Type == unix.RTN_LOCAL:
+		return "", true
+	case r.Type == unix.RTN_BLACKHOLE:
+		return "the kernel's route is a blackhole", true
+	}
+	id, ok := s.byKey[topology.Key{NetNS: d.NetNS, Ifindex: int32(r.Oif)}]
+	if !ok {
+		return fmt.Sprintf("expected next: if%d out (not captured)", r.Oif), true
+	}
+	return "expected next: " + s.name(id) + " out", true
+}
+
+// ration spends one route lookup of this second's budget.
+func (s *stops) ration() bool {
+	if now := time.Now(); now.Sub(s.refill) >= time.Second {
+		s.refill, s.budget = now, lookupsPerSecond
+	}
+	if s.budget == 0 {
+		return false
+	}
+	s.budget--
+	return true
+}
+
+// routeGet asks the kernel of d's namespace where it forwards a packet that
+// came in on d.
+func (s *stops) routeGet(d *tracer.Device, h *correlate.Hop) (topology.KernelRoute, error) {
+	path := ""
+	if d.NetNS != s.own {
+		all, err := netns.All()
+		if err != nil {
+			return topology.KernelRoute{}, err
+		}
+		for _, e := range all {
+			if e.ID == d.NetNS {
+				path = e.Path
+			}
+		}
+		if path == "" {
+			return topology.KernelRoute{}, errors.New("namespace gone")
+		}
+	}
+	rd, err := topology.Open(path)
+	if err != nil {
+		return topology.KernelRoute{}, err
+	}
+	defer rd.Close()
+	s.lookups++
+	return rd.RouteGet(topology.RouteQuery{Dst: h.Tuple.Dst, Src: h.Tuple.Src, Iif: int(d.Ifindex)})
+}
+
+// errText names a route lookup's errno as ip(8) does.
+func errText(err error) string {
+	switch err.Error() {
+	case "network is unreachable":
+		return "network unreachable (no route, or an unreachable route)"
+	case "no route to host":
+		return "host unreachable"
+	case "permission denied":
+		return "prohibited (a prohibit route or rule)"
+	case "invalid argument":
+		return "invalid source for this input interface (reverse-path filter, martian)"
+	}
+	return err.Error()
+}
