@@ -42,6 +42,7 @@ func captureFlags() []cli.Flag {
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
 		&cli.StringFlag{Name: "spool", Usage: "while correlation falls behind, keep the rings drained into a backlog file of up to `SIZE` (default 1G; 0: none, frames wait in the rings)"},
 		&cli.StringFlag{Name: "spool-dir", Usage: "put the backlog file in `DIR` (default $TMPDIR or /tmp); it is unlinked at once"},
+		&cli.BoolFlag{Name: "no-conntrack", Usage: "do not follow connection tracking (ctnetlink events) in the captured namespaces; by default traces and flows say which conntrack entry they belong to and whether their NAT is the kernel's mapping"},
 		&cli.BoolFlag{Name: "normal-priority", Usage: "correlate at normal CPU priority; by default correlation and output yield to everything else on a busy host, and catch up from the backlog"},
 		&cli.StringSliceFlag{Name: "plugin", Usage: "run plugin `NAME[:key=value,...]` (repeatable): a built-in, ifacetrace-plugin-NAME on the plugin path, or a path; sha256=HEX pins its binary"},
 		&cli.StringFlag{Name: "dedup", Usage: "`MODE` for pcapng outputs: all (every copy, default) or first (only the first copy of each packet)", Value: "all"},
@@ -182,6 +183,9 @@ func captureAction(c *cli.Context) error {
 	pipe := newPipeline(ccfg, fcfg, out.sink, ownNS)
 	if out.onlyFirstCopies() {
 		sess.TrimLaterCopies(pipe.corr.Config().Window)
+	}
+	if !c.Bool("no-conntrack") {
+		pipe.ct = newCTWatch(c.Context, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })
 	}
 	if out.wantTopology() {
 		pipe.routes = newRouting(c.Context, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })

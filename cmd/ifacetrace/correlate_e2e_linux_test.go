@@ -46,13 +46,14 @@ type jsonHop struct {
 }
 
 type jsonTrace struct {
-	ID      uint64    `json:"id"`
-	Summary string    `json:"summary"`
-	Path    string    `json:"path"`
-	Changes []string  `json:"changes"`
-	Hops    []jsonHop `json:"hops"`
-	FlowID  uint64    `json:"flow_id"`
-	Stopped string    `json:"stopped"`
+	ID        uint64    `json:"id"`
+	Summary   string    `json:"summary"`
+	Path      string    `json:"path"`
+	Changes   []string  `json:"changes"`
+	Hops      []jsonHop `json:"hops"`
+	FlowID    uint64    `json:"flow_id"`
+	Stopped   string    `json:"stopped"`
+	Conntrack string    `json:"conntrack"`
 }
 
 type jsonFlow struct {
@@ -73,6 +74,20 @@ type jsonFlow struct {
 		MedianNS int64  `json:"median_ns"`
 		MaxNS    int64  `json:"max_ns"`
 	} `json:"hop_times"`
+	Conntrack []struct {
+		Netns string `json:"netns"`
+		Orig  struct {
+			Src string `json:"src"`
+			Dst string `json:"dst"`
+		} `json:"orig"`
+		Reply struct {
+			Src string `json:"src"`
+			Dst string `json:"dst"`
+		} `json:"reply"`
+		Status    []string `json:"status"`
+		NAT       []string `json:"nat"`
+		Confirmed bool     `json:"confirmed"`
+	} `json:"conntrack"`
 }
 
 // readJSONL checks every line of file against the documented schema and

@@ -32,6 +32,7 @@ type pipeline struct {
 
 	digest *digest
 	stops  *stops
+	ct     *ctWatch // nil: conntrack not followed
 
 	// The batch's traces, packed; scratch for packing.
 	packed  record.TraceWriter
@@ -72,6 +73,7 @@ func (p *pipeline) Deliver(b *tracer.Batch) error {
 		p.announce(deviceToPB(d, p.ownNS))
 		p.learnTunnel(d.Tunnel)
 		p.stops.device(d)
+		p.ct.ensure(d.NetNS, d.NetNSName)
 	}
 	if b.Count > 0 {
 		p.sightings.Add(uint64(b.Count))
@@ -157,7 +159,7 @@ func (p *pipeline) emit(now int64, final bool) {
 				p.flows.Transit(id, tr)
 				p.digest.transit(tr)
 			}
-			path := p.pack(tr, id, stopped)
+			path := p.pack(tr, id, stopped, p.ct.note(tr, p.stops.nsOf))
 			p.digest.trace(tr, path, stopped)
 			for _, f := range evicted {
 				batch.Flows = append(batch.Flows, p.flowToPB(f))
@@ -227,7 +229,7 @@ func (p *pipeline) name(id uint32) string {
 }
 
 // pack appends tr to the batch's packed traces and returns its path text.
-func (p *pipeline) pack(tr *correlate.Trace, flowID uint64, stopped string) string {
+func (p *pipeline) pack(tr *correlate.Trace, flowID uint64, stopped, ctNote string) string {
 	p.packed.Begin()
 	key := p.pathKey[:0]
 	for i := range tr.Hops {
@@ -256,7 +258,7 @@ func (p *pipeline) pack(tr *correlate.Trace, flowID uint64, stopped string) stri
 	}
 	p.packed.End(&record.Trace{
 		ID: tr.ID, TimeNanos: tr.TimeNanos(), TransitNanos: int64(tr.Transit()), FlowID: flowID, Segments: uint16(min(tr.Segments, 0xffff)),
-		Decoded: tr.Decoded, Path: path, Summary: p.summary, Changes: tr.Changes, Stopped: stopped,
+		Decoded: tr.Decoded, Path: path, Summary: p.summary, Changes: tr.Changes, Stopped: stopped, Conntrack: ctNote,
 	})
 	return path
 }
@@ -278,6 +280,7 @@ func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
 		}
 		out.Paths = append(out.Paths, &pb.PathCount{Path: strings.Join(steps, " → "), Count: path.Count})
 	}
+	out.Conntrack = p.ct.flowEntries(f, p.stops.nsOf)
 	for i := range f.HopTimes {
 		h := &f.HopTimes[i]
 		out.HopTimes = append(out.HopTimes, &pb.HopTime{

@@ -68,6 +68,14 @@ func (s *stops) device(d tracer.Device) {
 	s.byKey[d.Key] = d.ID
 }
 
+// nsOf is the namespace of interface id.
+func (s *stops) nsOf(id uint32) (netns.ID, bool) {
+	if d := s.devs[id]; d != nil {
+		return d.NetNS, true
+	}
+	return netns.ID{}, false
+}
+
 // explain returns "stopped after DEV dir; expected next: DEV dir" (or the
 // kernel's reason) for a trace that ended inside the host, "" for one that
 // did not.

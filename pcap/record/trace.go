@@ -29,10 +29,11 @@ const TraceLayout = 2
 //	46  u16  segments: how many pieces the packet was cut into (GSO, TSO)
 //	         or glued from (GRO) on its way; 0 when neither
 //	48  u16  stop note length in bytes
-//	50  6B   0
+//	50  u16  conntrack note length in bytes
+//	52  4B   0
 //	56       n hops of h bytes each
-//	         the path, the summary, the stop note, then c × (u16 length,
-//	         bytes), zero padding
+//	         the path, the summary, the stop note, the conntrack note, then
+//	         c × (u16 length, bytes), zero padding
 //
 // A hop:
 //
@@ -94,6 +95,7 @@ type Trace struct {
 	Path         string
 	Summary      []byte
 	Stopped      string // where a packet that ended inside the host stopped; "" if it did not
+	Conntrack    string // what connection tracking said of it; "" if nothing
 	Changes      []string
 }
 
@@ -266,11 +268,12 @@ func getTunnel(b []byte) Tunnel {
 // End completes the trace begun last with its header and text. Text longer
 // than 65535 bytes is cut; more than 255 changes are cut to 255.
 func (w *TraceWriter) End(t *Trace) {
-	path, summary, stopped := clip16(t.Path), clip16(t.Summary), clip16(t.Stopped)
+	path, summary, stopped, ctNote := clip16(t.Path), clip16(t.Summary), clip16(t.Stopped), clip16(t.Conntrack)
 	changes := t.Changes[:min(len(t.Changes), 255)]
 	w.buf = append(w.buf, path...)
 	w.buf = append(w.buf, summary...)
 	w.buf = append(w.buf, stopped...)
+	w.buf = append(w.buf, ctNote...)
 	for _, c := range changes {
 		c = clip16(c)
 		w.buf = binary.LittleEndian.AppendUint16(w.buf, uint16(len(c)))
@@ -297,7 +300,8 @@ func (w *TraceWriter) End(t *Trace) {
 	le.PutUint16(b[44:], uint16(w.hopLen))
 	le.PutUint16(b[46:], t.Segments)
 	le.PutUint16(b[48:], uint16(len(stopped)))
-	clear(b[50:56])
+	le.PutUint16(b[50:], uint16(len(ctNote)))
+	clear(b[52:56])
 	w.n++
 }
 
@@ -387,7 +391,7 @@ func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
 	}
 	// Everything the accessors read must lie inside the trace.
 	text := v.textOff()
-	end := text + int(le.Uint16(rest[40:])) + int(le.Uint16(rest[42:])) + int(le.Uint16(rest[48:]))
+	end := text + int(le.Uint16(rest[40:])) + int(le.Uint16(rest[42:])) + int(le.Uint16(rest[48:])) + int(le.Uint16(rest[50:]))
 	for range int(rest[7]) {
 		if end+2 > n {
 			end = n + 1
@@ -486,6 +490,16 @@ func (v TraceView) Stopped() []byte {
 	return v.b[o : o+int(le.Uint16(v.b[48:]))]
 }
 
+// Conntrack is what connection tracking said of the packet in each
+// namespace that tracked it ("labhost: zone 0, mark 0x0, ASSURED SRC_NAT;
+// SNAT 10.200.1.2→10.200.2.1 confirmed"), empty if nothing; it aliases
+// the buffer.
+func (v TraceView) Conntrack() []byte {
+	le := binary.LittleEndian
+	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:])) + int(le.Uint16(v.b[48:]))
+	return v.b[o : o+int(le.Uint16(v.b[50:]))]
+}
+
 // NumChanges is the number of changes between hops.
 func (v TraceView) NumChanges() int { return int(v.b[7]) }
 
@@ -493,7 +507,7 @@ func (v TraceView) NumChanges() int { return int(v.b[7]) }
 // the bytes alias the buffer.
 func (v TraceView) Changes(f func(c []byte)) {
 	le := binary.LittleEndian
-	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:])) + int(le.Uint16(v.b[48:]))
+	o := v.textOff() + int(le.Uint16(v.b[40:])) + int(le.Uint16(v.b[42:])) + int(le.Uint16(v.b[48:])) + int(le.Uint16(v.b[50:]))
 	for range v.NumChanges() {
 		n := int(le.Uint16(v.b[o:]))
 		f(v.b[o+2 : o+2+n])

@@ -43,7 +43,7 @@ func readAll(t *testing.T, b []byte) []packedTrace {
 		}
 		p := packedTrace{t: Trace{
 			ID: v.ID(), TimeNanos: v.TimeNanos(), TransitNanos: v.TransitNanos(), FlowID: v.FlowID(),
-			Decoded: v.Decoded(), Segments: v.Segments(), Stopped: string(v.Stopped()), Path: string(v.Path()), Summary: bytes.Clone(v.Summary()),
+			Decoded: v.Decoded(), Segments: v.Segments(), Stopped: string(v.Stopped()), Conntrack: string(v.Conntrack()), Path: string(v.Path()), Summary: bytes.Clone(v.Summary()),
 		}}
 		v.Changes(func(c []byte) { p.t.Changes = append(p.t.Changes, string(c)) })
 		if len(p.t.Changes) != v.NumChanges() {
@@ -88,7 +88,7 @@ func TestTraceRoundTrip(t *testing.T) {
 					Tunnel: Tunnel{Encap: Encap6in6, OuterTTL: 1, Outer: Tuple{EtherType: 0x86dd, Proto: 41, Src: a6, Dst: b6}}},
 			}},
 		// A segmented packet: the hops of its segments are numbered.
-		{Trace{ID: 79, Decoded: true, Segments: 2, Path: "veth in → up0 out ×2", Changes: []string{"segmented into 2"}, Stopped: "stopped after up0 out; expected next: peer in"},
+		{Trace{ID: 79, Decoded: true, Segments: 2, Path: "veth in → up0 out ×2", Changes: []string{"segmented into 2"}, Stopped: "stopped after up0 out; expected next: peer in", Conntrack: "host: zone 0, mark 0x0, ESTABLISHED"},
 			[]TraceHop{{Iface: 1, Dir: DirIn, OrigLen: 3000}, {Iface: 2, Dir: DirOut, OrigLen: 1500, Segment: 1}, {Iface: 2, Dir: DirOut, OrigLen: 1500, Segment: 2}}},
 		// A trace that starts in a tunnel.
 		{Trace{ID: 78, Path: "under in"},
@@ -133,6 +133,7 @@ func TestTraceCorrupt(t *testing.T) {
 		"hop length short": mut(func(b []byte) { b[44] = 8 }),
 		"hop length zero":  mut(func(b []byte) { b[44] = 0 }),
 		"stop beyond":      mut(func(b []byte) { b[49] = 1 }),
+		"ct beyond":        mut(func(b []byte) { b[51] = 1 }),
 		"hop length odd":   mut(func(b []byte) { b[44] = 65 }),
 		"hop length long":  mut(func(b []byte) { b[44] = 128 }),
 	}
@@ -157,7 +158,7 @@ func FuzzTraceReader(f *testing.F) {
 			}
 			// Every accessor must stay inside the trace.
 			_, _, _, _, _ = v.ID(), v.TimeNanos(), v.TransitNanos(), v.FlowID(), v.Decoded()
-			_, _, _ = v.Path(), v.Summary(), v.Stopped()
+			_, _, _, _ = v.Path(), v.Summary(), v.Stopped(), v.Conntrack()
 			n := 0
 			v.Changes(func([]byte) { n++ })
 			for i := range v.NumHops() {

@@ -191,6 +191,7 @@ type traceLine struct {
 	Changes      []string  `json:"changes"`
 	Segments     uint32    `json:"segments,omitempty"`
 	Stopped      string    `json:"stopped,omitempty"`
+	Conntrack    string    `json:"conntrack,omitempty"`
 	Hops         []hopLine `json:"hops"`
 }
 
@@ -243,6 +244,28 @@ type flowLine struct {
 	NAT           []string    `json:"nat"`
 	Final         bool        `json:"final"`
 	HopTimes      []hopTime   `json:"hop_times"`
+	Conntrack     []ctLine    `json:"conntrack"`
+}
+
+type ctLine struct {
+	Netns     string   `json:"netns"`
+	Orig      ctTuple  `json:"orig"`
+	Reply     ctTuple  `json:"reply"`
+	Zone      uint32   `json:"zone"`
+	Mark      uint32   `json:"mark"`
+	State     string   `json:"state"`
+	Status    []string `json:"status"`
+	NAT       []string `json:"nat"`
+	Confirmed bool     `json:"confirmed"`
+	Destroyed bool     `json:"destroyed"`
+}
+
+type ctTuple struct {
+	Proto string `json:"proto"`
+	Src   string `json:"src"`
+	Dst   string `json:"dst"`
+	Sport uint32 `json:"sport"`
+	Dport uint32 `json:"dport"`
 }
 
 type hopTime struct {
@@ -315,7 +338,7 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 	l := &traceLine{
 		Type: "trace", ID: t.ID(), Time: timeString(t.TimeNanos()), TimeUnixNano: t.TimeNanos(),
 		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.strs.Text(t.Path()), FlowID: t.FlowID(),
-		Segments: uint32(t.Segments()), Stopped: string(t.Stopped()),
+		Segments: uint32(t.Segments()), Stopped: string(t.Stopped()), Conntrack: string(t.Conntrack()),
 		Changes: make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
 	}
 	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.strs.Text(c)) })
@@ -376,6 +399,15 @@ func flowOf(f *pb.Flow) *flowLine {
 	}
 	for _, pc := range f.GetPaths() {
 		l.Paths = append(l.Paths, pathCount{pc.GetPath(), pc.GetCount()})
+	}
+	l.Conntrack = make([]ctLine, 0, len(f.GetConntrack()))
+	for _, c := range f.GetConntrack() {
+		tup := func(t *pb.Tuple) ctTuple {
+			return ctTuple{Proto: t.GetProto(), Src: t.GetSrc(), Dst: t.GetDst(), Sport: t.GetSport(), Dport: t.GetDport()}
+		}
+		l.Conntrack = append(l.Conntrack, ctLine{Netns: c.GetNetns(), Orig: tup(c.GetOrig()), Reply: tup(c.GetReply()),
+			Zone: c.GetZone(), Mark: c.GetMark(), State: c.GetState(), Status: nonNil(c.GetStatus()), NAT: nonNil(c.GetNat()),
+			Confirmed: c.GetConfirmed(), Destroyed: c.GetDestroyed()})
 	}
 	for _, h := range f.GetHopTimes() {
 		l.HopTimes = append(l.HopTimes, hopTime{From: h.GetFrom(), To: h.GetTo(), Count: h.GetCount(),

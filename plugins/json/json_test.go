@@ -151,6 +151,10 @@ func fixture() []*pb.Batch {
 		HopTimes: []*pb.HopTime{
 			{From: "c1/eth0 out", To: "labhost/veth-c1 in", Count: 3, MinNanos: 2000, MedianNanos: 3000, MaxNanos: 9000},
 		},
+		Conntrack: []*pb.Conntrack{{
+			Netns: "labhost", Orig: udp("10.200.1.2", "10.200.2.2"), Reply: &pb.Tuple{Proto: "udp", Src: "10.200.2.2", Sport: 53, Dst: "10.200.2.1", Dport: 40000},
+			Status: []string{"SEEN_REPLY", "CONFIRMED", "SRC_NAT"}, Nat: []string{snat}, Confirmed: true,
+		}},
 	}
 	flowPing := &pb.Flow{
 		Id: 8, Tuple: &pb.Tuple{Proto: "icmp", Src: "127.0.0.1", Dst: "127.0.0.1", Sport: 9},
@@ -370,11 +374,17 @@ func TestWriteRead(t *testing.T) {
 			},
 			"nat": []any{snat}, "final": false,
 			"hop_times": []any{map[string]any{"from": "c1/eth0 out", "to": "labhost/veth-c1 in", "count": n(3), "min_ns": n(2000), "median_ns": n(3000), "max_ns": n(9000)}},
+			"conntrack": []any{map[string]any{
+				"netns": "labhost", "zone": n(0), "mark": n(0), "state": "", "confirmed": true, "destroyed": false,
+				"orig":   map[string]any{"proto": "udp", "src": "10.200.1.2", "dst": "10.200.2.2", "sport": n(40000), "dport": n(53)},
+				"reply":  map[string]any{"proto": "udp", "src": "10.200.2.2", "dst": "10.200.2.1", "sport": n(53), "dport": n(40000)},
+				"status": []any{"SEEN_REPLY", "CONFIRMED", "SRC_NAT"}, "nat": []any{snat},
+			}},
 		}
 		if diff := cmp.Diff(want, objs[9]); diff != "" {
 			t.Errorf("flow 7 (-want +got):\n%s", diff)
 		}
-		for _, k := range []string{"nat", "paths", "hop_times"} {
+		for _, k := range []string{"nat", "paths", "hop_times", "conntrack"} {
 			if got, ok := objs[10][k]; !ok || !cmp.Equal(got, []any{}) {
 				t.Errorf("flow 8 %s = %#v (present %v); want []", k, got, ok)
 			}

@@ -127,8 +127,9 @@ var schema = map[string][]field{
 		req("path", kString),
 		req("flow_id", kUint),
 		req("changes", kStrings),
-		optional(req("segments", kUint)),  // only for a segmented or coalesced packet
-		optional(req("stopped", kString)), // only for a packet that stopped inside the host
+		optional(req("segments", kUint)),    // only for a segmented or coalesced packet
+		optional(req("stopped", kString)),   // only for a packet that stopped inside the host
+		optional(req("conntrack", kString)), // only where conntrack had the packet's connection
 		objs("hops",
 			req("netns", kString),
 			req("ifname", kString),
@@ -182,6 +183,18 @@ var schema = map[string][]field{
 			req("min_ns", kInt),
 			req("median_ns", kInt),
 			req("max_ns", kInt),
+		),
+		objs("conntrack",
+			req("netns", kString),
+			obj("orig", req("proto", kString), req("src", kString), req("dst", kString), req("sport", kUint), req("dport", kUint)),
+			obj("reply", req("proto", kString), req("src", kString), req("dst", kString), req("sport", kUint), req("dport", kUint)),
+			req("zone", kUint),
+			req("mark", kUint),
+			req("state", kString),
+			req("status", kStrings),
+			req("nat", kStrings),
+			req("confirmed", kBool),
+			req("destroyed", kBool),
 		),
 	},
 	"stats": {

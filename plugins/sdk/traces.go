@@ -60,7 +60,7 @@ func TraceProto(v record.TraceView) *pb.Trace {
 	t := &pb.Trace{
 		Id: v.ID(), TimeUnixNano: v.TimeNanos(), TransitNanos: v.TransitNanos(), FlowId: v.FlowID(),
 		Summary: string(v.Summary()), Path: string(v.Path()), Segments: uint32(v.Segments()),
-		Stopped: string(v.Stopped()),
+		Stopped: string(v.Stopped()), Conntrack: string(v.Conntrack()),
 	}
 	v.Changes(func(c []byte) { t.Changes = append(t.Changes, string(c)) })
 	t.Hops = make([]*pb.Hop, v.NumHops())
@@ -116,7 +116,7 @@ func PackTrace(w *record.TraceWriter, t *pb.Trace) {
 	}
 	w.End(&record.Trace{
 		ID: t.GetId(), TimeNanos: t.GetTimeUnixNano(), TransitNanos: t.GetTransitNanos(), FlowID: t.GetFlowId(),
-		Decoded: t.GetSummary() != UndecodedSummary, Segments: uint16(t.GetSegments()), Stopped: t.GetStopped(), Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
+		Decoded: t.GetSummary() != UndecodedSummary, Segments: uint16(t.GetSegments()), Stopped: t.GetStopped(), Conntrack: t.GetConntrack(), Path: t.GetPath(), Summary: []byte(t.GetSummary()), Changes: t.GetChanges(),
 	})
 }
 

@@ -45,7 +45,7 @@ func sampleTraces() []*pb.Trace {
 					Tunnel: &pb.Tunnel{Encap: "6in4", Outer: tu("41", "10.212.0.1", "10.212.0.2", 0, 0)}},
 			}},
 		{Id: 7, Summary: "TCP 10.200.1.2:40000 > 10.200.2.2:5001 [.] seq 1 ack 1 length 2896", Path: "veth in → up0 out ×2",
-			Changes: []string{"segmented into 2"}, Segments: 2, Stopped: "stopped after up0 out; expected next: ns/eth0 in",
+			Changes: []string{"segmented into 2"}, Segments: 2, Stopped: "stopped after up0 out; expected next: ns/eth0 in", Conntrack: "ns: zone 0, mark 0x0, ESTABLISHED",
 			Hops: []*pb.Hop{
 				{InterfaceId: 1, Direction: "in", Length: 2962, Tuple: tu("tcp", "10.200.1.2", "10.200.2.2", 40000, 5001)},
 				{InterfaceId: 2, Direction: "out", Length: 1514, Tuple: tu("tcp", "10.200.1.2", "10.200.2.2", 40000, 5001), Segment: 1},

@@ -58,6 +58,10 @@ type Flow struct {
 	tuples   []correlate.Tuple
 }
 
+// Tuples are every address tuple the flow's traces had, in the
+// originator's orientation, in the order first seen.
+func (f *Flow) Tuples() []correlate.Tuple { return f.tuples }
+
 // Stats count the table's work.
 type Stats struct {
 	Flows   uint64 // created

@@ -1555,7 +1555,12 @@ type Trace struct {
 	// which device should have shown it next, from the topology and the
 	// kernel's route lookup, e.g. "stopped after labhost/br0 in; expected
 	// next: labhost/up0 out". Empty for packets that left or were delivered.
-	Stopped       string `protobuf:"bytes,10,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	Stopped string `protobuf:"bytes,10,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	// What connection tracking said of the packet in each namespace whose
+	// conntrack table had its connection (ctnetlink events), e.g. "labhost:
+	// zone 0, mark 0x0, ASSURED SRC_NAT; SNAT 10.200.1.2→10.200.2.1
+	// confirmed". Empty where conntrack is not followed or had nothing.
+	Conntrack     string `protobuf:"bytes,11,opt,name=conntrack,proto3" json:"conntrack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1656,6 +1661,13 @@ func (x *Trace) GetSegments() uint32 {
 func (x *Trace) GetStopped() string {
 	if x != nil {
 		return x.Stopped
+	}
+	return ""
+}
+
+func (x *Trace) GetConntrack() string {
+	if x != nil {
+		return x.Conntrack
 	}
 	return ""
 }
@@ -1939,7 +1951,10 @@ type Flow struct {
 	// Transit time between consecutive hops of the flow's complete traces
 	// (not stopped, not segmented), per pair of hops, in the order the pairs
 	// were first seen.
-	HopTimes      []*HopTime `protobuf:"bytes,12,rep,name=hop_times,json=hopTimes,proto3" json:"hop_times,omitempty"`
+	HopTimes []*HopTime `protobuf:"bytes,12,rep,name=hop_times,json=hopTimes,proto3" json:"hop_times,omitempty"`
+	// The connection tracking entries of the flow, one per namespace whose
+	// table had it (ctnetlink events); empty where conntrack is not followed.
+	Conntrack     []*Conntrack `protobuf:"bytes,13,rep,name=conntrack,proto3" json:"conntrack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2058,6 +2073,132 @@ func (x *Flow) GetHopTimes() []*HopTime {
 	return nil
 }
 
+func (x *Flow) GetConntrack() []*Conntrack {
+	if x != nil {
+		return x.Conntrack
+	}
+	return nil
+}
+
+type Conntrack struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Netns  string                 `protobuf:"bytes,1,opt,name=netns,proto3" json:"netns,omitempty"` // namespace name ("" for the tracer's own)
+	Orig   *Tuple                 `protobuf:"bytes,2,opt,name=orig,proto3" json:"orig,omitempty"`   // the original direction, as the kernel keys it
+	Reply  *Tuple                 `protobuf:"bytes,3,opt,name=reply,proto3" json:"reply,omitempty"` // the reply direction, after NAT
+	Zone   uint32                 `protobuf:"varint,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	Mark   uint32                 `protobuf:"varint,5,opt,name=mark,proto3" json:"mark,omitempty"`
+	State  string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`   // TCP state ("ESTABLISHED", …); "" for other protocols
+	Status []string               `protobuf:"bytes,7,rep,name=status,proto3" json:"status,omitempty"` // "SEEN_REPLY", "ASSURED", "CONFIRMED", "SRC_NAT", "DST_NAT", "DYING"
+	// The NAT the entry records, in the words of Flow.nat ("SNAT
+	// 10.200.1.2→10.200.2.1"), and whether the packets showed the same:
+	// confirmed when Flow.nat has each of them.
+	Nat           []string `protobuf:"bytes,8,rep,name=nat,proto3" json:"nat,omitempty"`
+	Confirmed     bool     `protobuf:"varint,9,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	Destroyed     bool     `protobuf:"varint,10,opt,name=destroyed,proto3" json:"destroyed,omitempty"` // the kernel had let the entry go when the flow was written
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Conntrack) Reset() {
+	*x = Conntrack{}
+	mi := &file_plugin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Conntrack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Conntrack) ProtoMessage() {}
+
+func (x *Conntrack) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Conntrack.ProtoReflect.Descriptor instead.
+func (*Conntrack) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Conntrack) GetNetns() string {
+	if x != nil {
+		return x.Netns
+	}
+	return ""
+}
+
+func (x *Conntrack) GetOrig() *Tuple {
+	if x != nil {
+		return x.Orig
+	}
+	return nil
+}
+
+func (x *Conntrack) GetReply() *Tuple {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
+func (x *Conntrack) GetZone() uint32 {
+	if x != nil {
+		return x.Zone
+	}
+	return 0
+}
+
+func (x *Conntrack) GetMark() uint32 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
+func (x *Conntrack) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Conntrack) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *Conntrack) GetNat() []string {
+	if x != nil {
+		return x.Nat
+	}
+	return nil
+}
+
+func (x *Conntrack) GetConfirmed() bool {
+	if x != nil {
+		return x.Confirmed
+	}
+	return false
+}
+
+func (x *Conntrack) GetDestroyed() bool {
+	if x != nil {
+		return x.Destroyed
+	}
+	return false
+}
+
 type HopTime struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	From     string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"` // "DEVICE dir"
@@ -2073,7 +2214,7 @@ type HopTime struct {
 
 func (x *HopTime) Reset() {
 	*x = HopTime{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2226,7 @@ func (x *HopTime) String() string {
 func (*HopTime) ProtoMessage() {}
 
 func (x *HopTime) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2239,7 @@ func (x *HopTime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HopTime.ProtoReflect.Descriptor instead.
 func (*HopTime) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HopTime) GetFrom() string {
@@ -2153,7 +2294,7 @@ type PathCount struct {
 
 func (x *PathCount) Reset() {
 	*x = PathCount{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2306,7 @@ func (x *PathCount) String() string {
 func (*PathCount) ProtoMessage() {}
 
 func (x *PathCount) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2319,7 @@ func (x *PathCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathCount.ProtoReflect.Descriptor instead.
 func (*PathCount) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PathCount) GetPath() string {
@@ -2224,7 +2365,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2377,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2390,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Interface) GetId() uint32 {
@@ -2392,7 +2533,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2545,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2558,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Stats) GetStartUnixNano() int64 {
@@ -2478,7 +2619,7 @@ type CorrelationStats struct {
 
 func (x *CorrelationStats) Reset() {
 	*x = CorrelationStats{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2631,7 @@ func (x *CorrelationStats) String() string {
 func (*CorrelationStats) ProtoMessage() {}
 
 func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2644,7 @@ func (x *CorrelationStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrelationStats.ProtoReflect.Descriptor instead.
 func (*CorrelationStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CorrelationStats) GetTraces() uint64 {
@@ -2576,7 +2717,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2729,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +2742,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *InterfaceStats) GetId() uint32 {
@@ -2650,7 +2791,7 @@ type SocketStats struct {
 
 func (x *SocketStats) Reset() {
 	*x = SocketStats{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2803,7 @@ func (x *SocketStats) String() string {
 func (*SocketStats) ProtoMessage() {}
 
 func (x *SocketStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2816,7 @@ func (x *SocketStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketStats.ProtoReflect.Descriptor instead.
 func (*SocketStats) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SocketStats) GetDevice() string {
@@ -2712,7 +2853,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2865,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2878,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Report) GetLines() []string {
@@ -2783,7 +2924,7 @@ type FinishRequest struct {
 
 func (x *FinishRequest) Reset() {
 	*x = FinishRequest{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +2936,7 @@ func (x *FinishRequest) String() string {
 func (*FinishRequest) ProtoMessage() {}
 
 func (x *FinishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +2949,7 @@ func (x *FinishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRequest.ProtoReflect.Descriptor instead.
 func (*FinishRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 type FinishResponse struct {
@@ -2822,7 +2963,7 @@ type FinishResponse struct {
 
 func (x *FinishResponse) Reset() {
 	*x = FinishResponse{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2975,7 @@ func (x *FinishResponse) String() string {
 func (*FinishResponse) ProtoMessage() {}
 
 func (x *FinishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2988,7 @@ func (x *FinishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishResponse.ProtoReflect.Descriptor instead.
 func (*FinishResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FinishResponse) GetFiles() []string {
@@ -3018,7 +3159,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\rR\x03end\"2\n" +
 	"\bUIDRange\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\rR\x03end\"\xa8\x02\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"\xc6\x02\n" +
 	"\x05Trace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12#\n" +
@@ -3030,7 +3171,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\aflow_id\x18\b \x01(\x04R\x06flowId\x12\x1a\n" +
 	"\bsegments\x18\t \x01(\rR\bsegments\x12\x18\n" +
 	"\astopped\x18\n" +
-	" \x01(\tR\astopped\"\x99\x02\n" +
+	" \x01(\tR\astopped\x12\x1c\n" +
+	"\tconntrack\x18\v \x01(\tR\tconntrack\"\x99\x02\n" +
 	"\x03Hop\x12!\n" +
 	"\finterface_id\x18\x01 \x01(\rR\vinterfaceId\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12$\n" +
@@ -3051,7 +3193,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03src\x18\x02 \x01(\tR\x03src\x12\x10\n" +
 	"\x03dst\x18\x03 \x01(\tR\x03dst\x12\x14\n" +
 	"\x05sport\x18\x04 \x01(\rR\x05sport\x12\x14\n" +
-	"\x05dport\x18\x05 \x01(\rR\x05dport\"\xce\x03\n" +
+	"\x05dport\x18\x05 \x01(\rR\x05dport\"\x8d\x04\n" +
 	"\x04Flow\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\x05tuple\x18\x02 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05tuple\x12&\n" +
@@ -3065,7 +3207,20 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03nat\x18\n" +
 	" \x03(\tR\x03nat\x12\x14\n" +
 	"\x05final\x18\v \x01(\bR\x05final\x12:\n" +
-	"\thop_times\x18\f \x03(\v2\x1d.ifacetrace.plugin.v1.HopTimeR\bhopTimes\"\xa0\x01\n" +
+	"\thop_times\x18\f \x03(\v2\x1d.ifacetrace.plugin.v1.HopTimeR\bhopTimes\x12=\n" +
+	"\tconntrack\x18\r \x03(\v2\x1f.ifacetrace.plugin.v1.ConntrackR\tconntrack\"\xa9\x02\n" +
+	"\tConntrack\x12\x14\n" +
+	"\x05netns\x18\x01 \x01(\tR\x05netns\x12/\n" +
+	"\x04orig\x18\x02 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x04orig\x121\n" +
+	"\x05reply\x18\x03 \x01(\v2\x1b.ifacetrace.plugin.v1.TupleR\x05reply\x12\x12\n" +
+	"\x04zone\x18\x04 \x01(\rR\x04zone\x12\x12\n" +
+	"\x04mark\x18\x05 \x01(\rR\x04mark\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x16\n" +
+	"\x06status\x18\a \x03(\tR\x06status\x12\x10\n" +
+	"\x03nat\x18\b \x03(\tR\x03nat\x12\x1c\n" +
+	"\tconfirmed\x18\t \x01(\bR\tconfirmed\x12\x1c\n" +
+	"\tdestroyed\x18\n" +
+	" \x01(\bR\tdestroyed\"\xa0\x01\n" +
 	"\aHopTime\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x14\n" +
@@ -3163,7 +3318,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: ifacetrace.plugin.v1.DescribeRequest
 	(*PluginInfo)(nil),        // 1: ifacetrace.plugin.v1.PluginInfo
@@ -3186,27 +3341,28 @@ var file_plugin_proto_goTypes = []any{
 	(*Tunnel)(nil),            // 18: ifacetrace.plugin.v1.Tunnel
 	(*Tuple)(nil),             // 19: ifacetrace.plugin.v1.Tuple
 	(*Flow)(nil),              // 20: ifacetrace.plugin.v1.Flow
-	(*HopTime)(nil),           // 21: ifacetrace.plugin.v1.HopTime
-	(*PathCount)(nil),         // 22: ifacetrace.plugin.v1.PathCount
-	(*Interface)(nil),         // 23: ifacetrace.plugin.v1.Interface
-	(*Stats)(nil),             // 24: ifacetrace.plugin.v1.Stats
-	(*CorrelationStats)(nil),  // 25: ifacetrace.plugin.v1.CorrelationStats
-	(*InterfaceStats)(nil),    // 26: ifacetrace.plugin.v1.InterfaceStats
-	(*SocketStats)(nil),       // 27: ifacetrace.plugin.v1.SocketStats
-	(*Report)(nil),            // 28: ifacetrace.plugin.v1.Report
-	(*FinishRequest)(nil),     // 29: ifacetrace.plugin.v1.FinishRequest
-	(*FinishResponse)(nil),    // 30: ifacetrace.plugin.v1.FinishResponse
-	nil,                       // 31: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 32: ifacetrace.plugin.v1.Report.CountersEntry
-	nil,                       // 33: ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	(*Conntrack)(nil),         // 21: ifacetrace.plugin.v1.Conntrack
+	(*HopTime)(nil),           // 22: ifacetrace.plugin.v1.HopTime
+	(*PathCount)(nil),         // 23: ifacetrace.plugin.v1.PathCount
+	(*Interface)(nil),         // 24: ifacetrace.plugin.v1.Interface
+	(*Stats)(nil),             // 25: ifacetrace.plugin.v1.Stats
+	(*CorrelationStats)(nil),  // 26: ifacetrace.plugin.v1.CorrelationStats
+	(*InterfaceStats)(nil),    // 27: ifacetrace.plugin.v1.InterfaceStats
+	(*SocketStats)(nil),       // 28: ifacetrace.plugin.v1.SocketStats
+	(*Report)(nil),            // 29: ifacetrace.plugin.v1.Report
+	(*FinishRequest)(nil),     // 30: ifacetrace.plugin.v1.FinishRequest
+	(*FinishResponse)(nil),    // 31: ifacetrace.plugin.v1.FinishResponse
+	nil,                       // 32: ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 33: ifacetrace.plugin.v1.Report.CountersEntry
+	nil,                       // 34: ifacetrace.plugin.v1.FinishResponse.CountersEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: ifacetrace.plugin.v1.PluginInfo.wants:type_name -> ifacetrace.plugin.v1.Subscriptions
 	3,  // 1: ifacetrace.plugin.v1.PluginInfo.options:type_name -> ifacetrace.plugin.v1.OptionSpec
-	31, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
+	32, // 2: ifacetrace.plugin.v1.ConfigureRequest.options:type_name -> ifacetrace.plugin.v1.ConfigureRequest.OptionsEntry
 	5,  // 3: ifacetrace.plugin.v1.ConfigureRequest.run:type_name -> ifacetrace.plugin.v1.RunInfo
-	23, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
-	24, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
+	24, // 4: ifacetrace.plugin.v1.Batch.interfaces:type_name -> ifacetrace.plugin.v1.Interface
+	25, // 5: ifacetrace.plugin.v1.Batch.stats:type_name -> ifacetrace.plugin.v1.Stats
 	16, // 6: ifacetrace.plugin.v1.Batch.traces:type_name -> ifacetrace.plugin.v1.Trace
 	20, // 7: ifacetrace.plugin.v1.Batch.flows:type_name -> ifacetrace.plugin.v1.Flow
 	8,  // 8: ifacetrace.plugin.v1.Batch.routing:type_name -> ifacetrace.plugin.v1.Routing
@@ -3223,27 +3379,30 @@ var file_plugin_proto_depIdxs = []int32{
 	18, // 19: ifacetrace.plugin.v1.Hop.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
 	19, // 20: ifacetrace.plugin.v1.Tunnel.outer:type_name -> ifacetrace.plugin.v1.Tuple
 	19, // 21: ifacetrace.plugin.v1.Flow.tuple:type_name -> ifacetrace.plugin.v1.Tuple
-	22, // 22: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
-	21, // 23: ifacetrace.plugin.v1.Flow.hop_times:type_name -> ifacetrace.plugin.v1.HopTime
-	18, // 24: ifacetrace.plugin.v1.Interface.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
-	26, // 25: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
-	27, // 26: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
-	25, // 27: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
-	32, // 28: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
-	33, // 29: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
-	0,  // 30: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
-	4,  // 31: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
-	7,  // 32: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
-	29, // 33: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
-	1,  // 34: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
-	6,  // 35: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
-	28, // 36: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
-	30, // 37: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
-	34, // [34:38] is the sub-list for method output_type
-	30, // [30:34] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	23, // 22: ifacetrace.plugin.v1.Flow.paths:type_name -> ifacetrace.plugin.v1.PathCount
+	22, // 23: ifacetrace.plugin.v1.Flow.hop_times:type_name -> ifacetrace.plugin.v1.HopTime
+	21, // 24: ifacetrace.plugin.v1.Flow.conntrack:type_name -> ifacetrace.plugin.v1.Conntrack
+	19, // 25: ifacetrace.plugin.v1.Conntrack.orig:type_name -> ifacetrace.plugin.v1.Tuple
+	19, // 26: ifacetrace.plugin.v1.Conntrack.reply:type_name -> ifacetrace.plugin.v1.Tuple
+	18, // 27: ifacetrace.plugin.v1.Interface.tunnel:type_name -> ifacetrace.plugin.v1.Tunnel
+	27, // 28: ifacetrace.plugin.v1.Stats.interfaces:type_name -> ifacetrace.plugin.v1.InterfaceStats
+	28, // 29: ifacetrace.plugin.v1.Stats.sockets:type_name -> ifacetrace.plugin.v1.SocketStats
+	26, // 30: ifacetrace.plugin.v1.Stats.correlation:type_name -> ifacetrace.plugin.v1.CorrelationStats
+	33, // 31: ifacetrace.plugin.v1.Report.counters:type_name -> ifacetrace.plugin.v1.Report.CountersEntry
+	34, // 32: ifacetrace.plugin.v1.FinishResponse.counters:type_name -> ifacetrace.plugin.v1.FinishResponse.CountersEntry
+	0,  // 33: ifacetrace.plugin.v1.Plugin.Describe:input_type -> ifacetrace.plugin.v1.DescribeRequest
+	4,  // 34: ifacetrace.plugin.v1.Plugin.Configure:input_type -> ifacetrace.plugin.v1.ConfigureRequest
+	7,  // 35: ifacetrace.plugin.v1.Plugin.Consume:input_type -> ifacetrace.plugin.v1.Batch
+	30, // 36: ifacetrace.plugin.v1.Plugin.Finish:input_type -> ifacetrace.plugin.v1.FinishRequest
+	1,  // 37: ifacetrace.plugin.v1.Plugin.Describe:output_type -> ifacetrace.plugin.v1.PluginInfo
+	6,  // 38: ifacetrace.plugin.v1.Plugin.Configure:output_type -> ifacetrace.plugin.v1.ConfigureResponse
+	29, // 39: ifacetrace.plugin.v1.Plugin.Consume:output_type -> ifacetrace.plugin.v1.Report
+	31, // 40: ifacetrace.plugin.v1.Plugin.Finish:output_type -> ifacetrace.plugin.v1.FinishResponse
+	37, // [37:41] is the sub-list for method output_type
+	33, // [33:37] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3257,7 +3416,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,105 @@
+package conntrack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mdlayher/netlink"
+	ct "github.com/ti-mo/conntrack"
+	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
+)
+
+// Watch fills table t with the connections of the network namespace at
+// path ("" for the caller's own) until ctx ends: the entries present now,
+// then every NEW, UPDATE and DESTROY event. It returns once listening, or
+// with an error saying why conntrack cannot be followed there.
+func Watch(ctx context.Context, path string, t *Table) error {
+	cfg := &netlink.Config{}
+	if path != "" {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("conntrack: open namespace %s: %w", path, err)
+		}
+		defer unix.Close(fd) // the sockets keep the namespace, not this fd
+		cfg.NetNS = fd
+	}
+	events, err := ct.Dial(cfg)
+	if err != nil {
+		return dialError(err)
+	}
+	ch := make(chan ct.Event, 1024)
+	errc, err := events.Listen(ch, 1, netfilter.GroupsCT)
+	if err != nil {
+		events.Close()
+		return dialError(err)
+	}
+	// The dump after listening, so that no entry falls between the two.
+	dump, err := ct.Dial(cfg)
+	if err != nil {
+		events.Close()
+		return dialError(err)
+	}
+	flows, err := dump.Dump(nil)
+	dump.Close()
+	if err != nil {
+		events.Close()
+		return dialError(err)
+	}
+	for i := range flows {
+		t.Put(entryOf(&flows[i]))
+	}
+	go func() {
+		defer events.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-errc:
+				// Overrun (ENOBUFS) or a closed socket: the table keeps
+				// what it has; traces fall back to packet contents.
+				return
+			case ev := <-ch:
+				if ev.Flow == nil {
+					continue
+				}
+				e := entryOf(ev.Flow)
+				if ev.Type == ct.EventDestroy {
+					t.Put(e)
+					t.Destroy(e.Orig)
+					continue
+				}
+				t.Put(e)
+			}
+		}
+	}()
+	return nil
+}
+
+func dialError(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("conntrack: %w: following connection tracking needs CAP_NET_ADMIN", err)
+	case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("conntrack: %w: the kernel has no ctnetlink (nf_conntrack_netlink)", err)
+	}
+	return fmt.Errorf("conntrack: %w", err)
+}
+
+func entryOf(f *ct.Flow) Entry {
+	e := Entry{Orig: tupleOf(f.TupleOrig), Reply: tupleOf(f.TupleReply), Zone: f.Zone, Mark: f.Mark, Status: uint32(f.Status)}
+	if f.ProtoInfo.TCP != nil {
+		e.TCPState = f.ProtoInfo.TCP.State
+	}
+	return e
+}
+
+func tupleOf(t ct.Tuple) Tuple {
+	out := Tuple{Proto: t.Proto.Protocol, Src: t.IP.SourceAddress.Unmap(), Dst: t.IP.DestinationAddress.Unmap(),
+		SrcPort: t.Proto.SourcePort, DstPort: t.Proto.DestinationPort}
+	if t.Proto.Protocol == unix.IPPROTO_ICMP || t.Proto.Protocol == unix.IPPROTO_ICMPV6 {
+		out.SrcPort, out.DstPort = t.Proto.ICMPID, t.Proto.ICMPID
+	}
+	return out
+}
