@@ -186,6 +186,7 @@ func captureAction(c *cli.Context) error {
 	}
 	if !c.Bool("no-conntrack") {
 		pipe.ct = newCTWatch(c.Context, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })
+		defer pipe.ct.close()
 	}
 	if out.wantTopology() {
 		pipe.routes = newRouting(c.Context, ownNS, func(err error) { fmt.Fprintf(stderr, "ifacetrace: warning: %v\n", err) })

@@ -20,7 +20,10 @@ import (
 // the kernel's conntrack made of them: the entry, its state, zone and
 // mark, and whether the NAT between a packet's copies is the kernel's
 // mapping. A namespace where ctnetlink cannot be followed is warned about
-// once; correlation there goes on from packet contents.
+// once; correlation there goes on from packet contents. A namespace that
+// vanishes is let go, as routing does: the ctnetlink sockets would keep it
+// (and a container's veth pair) alive; its table stays for the traces still
+// to come through it.
 type ctWatch struct {
 	ctx  context.Context
 	own  netns.ID
@@ -28,12 +31,52 @@ type ctWatch struct {
 
 	mu     sync.Mutex
 	tables map[netns.ID]*conntrack.Table // nil: tried and failed
+	stop   map[netns.ID]*ctFollowed      // namespaces followed now
 	names  map[netns.ID]string
 	warned bool
+	done   chan struct{}
+}
+
+type ctFollowed struct {
+	cancel context.CancelFunc
+	misses int
 }
 
 func newCTWatch(ctx context.Context, own netns.ID, warn func(error)) *ctWatch {
-	return &ctWatch{ctx: ctx, own: own, warn: warn, tables: map[netns.ID]*conntrack.Table{}, names: map[netns.ID]string{}}
+	w := &ctWatch{ctx: ctx, own: own, warn: warn, tables: map[netns.ID]*conntrack.Table{}, stop: map[netns.ID]*ctFollowed{},
+		names: map[netns.ID]string{}, done: make(chan struct{})}
+	go everyRound(ctx, w.done, own, w.releaseVanished)
+	return w
+}
+
+// close stops following every namespace.
+func (w *ctWatch) close() {
+	if w == nil {
+		return
+	}
+	close(w.done)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, f := range w.stop {
+		f.cancel()
+		delete(w.stop, id)
+	}
+}
+
+// releaseVanished stops following namespaces missing from two rounds.
+func (w *ctWatch) releaseVanished(present map[netns.ID]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, f := range w.stop {
+		if present[id] {
+			f.misses = 0
+			continue
+		}
+		if f.misses++; f.misses >= 2 {
+			f.cancel()
+			delete(w.stop, id)
+		}
+	}
 }
 
 // ensure starts following namespace id (named name) unless it is already
@@ -66,7 +109,9 @@ func (w *ctWatch) ensure(id netns.ID, name string) {
 		}
 	}
 	t := conntrack.NewTable(0)
-	if err := conntrack.Watch(w.ctx, path, t); err != nil {
+	ctx, cancel := context.WithCancel(w.ctx)
+	if err := conntrack.Watch(ctx, path, t); err != nil {
+		cancel()
 		w.mu.Lock()
 		first := !w.warned
 		w.warned = true
@@ -78,6 +123,7 @@ func (w *ctWatch) ensure(id netns.ID, name string) {
 	}
 	w.mu.Lock()
 	w.tables[id] = t
+	w.stop[id] = &ctFollowed{cancel: cancel}
 	w.mu.Unlock()
 }
 

@@ -152,24 +152,7 @@ func (r *routing) take() []*pb.Routing {
 
 // releaseVanished lets go of namespaces no longer on the host.
 func (r *routing) releaseVanished() {
-	t := time.NewTicker(vanishCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-r.done:
-			return
-		case <-t.C:
-		}
-		all, err := netns.All()
-		if err != nil {
-			continue
-		}
-		present := map[netns.ID]bool{r.own: true}
-		for _, e := range all {
-			present[e.ID] = true
-		}
+	everyRound(r.ctx, r.done, r.own, func(present map[netns.ID]bool) {
 		var gone []*followed
 		r.mu.Lock()
 		for id, f := range r.spaces {
@@ -189,6 +172,33 @@ func (r *routing) releaseVanished() {
 			f.cancel()
 			f.reader.Close()
 		}
+	})
+}
+
+// everyRound calls f every vanishCheck with the namespaces present (named
+// or used by a process; own always), until ctx ends or done closes. A
+// namespace that only ifacetrace's own sockets hold is not present: those
+// sockets are what must let it go.
+func everyRound(ctx context.Context, done <-chan struct{}, own netns.ID, f func(present map[netns.ID]bool)) {
+	t := time.NewTicker(vanishCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-t.C:
+		}
+		all, err := netns.All()
+		if err != nil {
+			continue
+		}
+		present := map[netns.ID]bool{own: true}
+		for _, e := range all {
+			present[e.ID] = true
+		}
+		f(present)
 	}
 }
 

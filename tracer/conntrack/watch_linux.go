@@ -51,7 +51,23 @@ func Watch(ctx context.Context, path string, t *Table) error {
 		t.Put(entryOf(&flows[i]))
 	}
 	go func() {
-		defer events.Close()
+		defer func() {
+			// The library's worker may be blocked handing over an event
+			// or an error: keep taking them until Close has waited for it.
+			stop := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-ch:
+					case <-errc:
+					case <-stop:
+						return
+					}
+				}
+			}()
+			events.Close()
+			close(stop)
+		}()
 		for {
 			select {
 			case <-ctx.Done():

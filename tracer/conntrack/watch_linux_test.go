@@ -3,6 +3,8 @@ package conntrack_test
 import (
 	"context"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tb := conntrack.NewTable(0)
+	before := sockets(t)
 	if err := conntrack.Watch(ctx, l.Path(lab.Host), tb); err != nil {
 		if lab.InCI() {
 			t.Fatal(err)
@@ -41,6 +44,15 @@ func TestWatch(t *testing.T) {
 			if _, reply, ok := tb.Lookup(e.Reply); !ok || !reply {
 				t.Fatalf("lookup by the reply tuple %+v: reply %v ok %v", e.Reply, reply, ok)
 			}
+			// Cancelling lets go of the namespace: the sockets close.
+			cancel()
+			deadline := time.Now().Add(2 * time.Second)
+			for time.Now().Before(deadline) && sockets(t) > before {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := sockets(t); n > before {
+				t.Errorf("%d sockets open 2s after cancel, %d before Watch", n, before)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -48,4 +60,20 @@ func TestWatch(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sockets counts this process's open sockets.
+func sockets(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
 }
