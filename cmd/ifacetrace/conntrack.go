@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,9 +58,14 @@ func (w *ctWatch) close() {
 	close(w.done)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for id, f := range w.stop {
+	for _, f := range w.stop {
 		f.cancel()
-		delete(w.stop, id)
+	}
+	w.stop = nil
+	for id, t := range w.tables {
+		if t != nil && t.Err() != nil {
+			w.warn(fmt.Errorf("conntrack in %s stopped being followed: %w; later NAT there was told from packet contents alone", w.labelLocked(id), t.Err()))
+		}
 	}
 }
 
@@ -67,7 +73,7 @@ func (w *ctWatch) close() {
 func (w *ctWatch) releaseVanished(present map[netns.ID]bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for id, f := range w.stop {
+	for id, f := range w.stop { // nil once closed: nothing to do
 		if present[id] {
 			f.misses = 0
 			continue
@@ -80,7 +86,9 @@ func (w *ctWatch) releaseVanished(present map[netns.ID]bool) {
 }
 
 // ensure starts following namespace id (named name) unless it is already
-// followed, or was tried.
+// followed, or was tried. The dump of a busy host's table takes a while:
+// it runs in the background, and the namespace's traces have conntrack
+// notes once it is done.
 func (w *ctWatch) ensure(id netns.ID, name string) {
 	if w == nil {
 		return
@@ -93,6 +101,10 @@ func (w *ctWatch) ensure(id netns.ID, name string) {
 	w.tables[id] = nil
 	w.names[id] = name
 	w.mu.Unlock()
+	go w.follow(id, name)
+}
+
+func (w *ctWatch) follow(id netns.ID, name string) {
 	path := ""
 	if id != w.own {
 		all, err := netns.All()
@@ -110,6 +122,13 @@ func (w *ctWatch) ensure(id netns.ID, name string) {
 	}
 	t := conntrack.NewTable(0)
 	ctx, cancel := context.WithCancel(w.ctx)
+	w.mu.Lock()
+	closed := w.stop == nil
+	w.mu.Unlock()
+	if closed {
+		cancel()
+		return
+	}
 	if err := conntrack.Watch(ctx, path, t); err != nil {
 		cancel()
 		w.mu.Lock()
@@ -122,9 +141,13 @@ func (w *ctWatch) ensure(id netns.ID, name string) {
 		return
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop == nil { // closed meanwhile
+		cancel()
+		return
+	}
 	w.tables[id] = t
 	w.stop[id] = &ctFollowed{cancel: cancel}
-	w.mu.Unlock()
 }
 
 func (w *ctWatch) table(id netns.ID) *conntrack.Table {
@@ -139,6 +162,10 @@ func (w *ctWatch) table(id netns.ID) *conntrack.Table {
 func (w *ctWatch) label(id netns.ID) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.labelLocked(id)
+}
+
+func (w *ctWatch) labelLocked(id netns.ID) string {
 	if id == w.own {
 		return "this namespace"
 	}
@@ -185,12 +212,9 @@ func (w *ctWatch) note(tr *correlate.Trace, nsOf func(uint32) (netns.ID, bool)) 
 // namespace ns as first and left as last.
 func (w *ctWatch) noteIn(t *conntrack.Table, ns netns.ID, first, last *correlate.Hop) string {
 	in, out := ctTuple(first.Tuple), ctTuple(last.Tuple)
-	e, reply, ok := t.Lookup(in)
+	e, reply, ok := t.Lookup(in) // conntrack keys a packet as it enters
 	if !ok {
-		if e, reply, ok = t.Lookup(out); !ok {
-			return ""
-		}
-		// Known by the tuple it left with: it was NATed on the way in.
+		return ""
 	}
 	s := w.label(ns) + ": " + e.String()
 	if in == out {
@@ -261,7 +285,7 @@ func (w *ctWatch) entryPB(ns netns.ID, e conntrack.Entry, etherType uint16, flow
 	c.Nat = correlate.Changes([]correlate.Hop{hop(e.Orig), hop(e.Reply.Reverse())})
 	c.Confirmed = len(c.Nat) > 0
 	for _, n := range c.Nat {
-		if !strings.Contains(strings.Join(flowNAT, "\n"), n) {
+		if !slices.Contains(flowNAT, n) {
 			c.Confirmed = false
 		}
 	}

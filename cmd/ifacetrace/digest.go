@@ -101,7 +101,7 @@ func (d *digest) trace(tr *correlate.Trace, path, stopped string) {
 		return
 	}
 	last := tr.Hops[len(tr.Hops)-1]
-	dst := last.Tuple.Dst
+	_, dst := addrsAt(&last)
 	if last.Dir.String() != "in" || !dst.IsValid() || dst.IsMulticast() || dst.IsLinkLocalUnicast() || dst.IsLoopback() ||
 		(dst.Is4() && dst.As4()[3] == 255) || last.Tuple.EtherType == 0x0806 {
 		return

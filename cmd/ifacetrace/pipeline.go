@@ -39,6 +39,10 @@ type pipeline struct {
 	hop     record.TraceHop
 	summary []byte
 
+	// Scratch for paths.
+	steps  []flow.Step
+	pieces []int
+
 	// String caches; reset when full.
 	paths   map[string]string // hop key (interface, direction)… → path text
 	pathKey []byte
@@ -154,8 +158,8 @@ func (p *pipeline) emit(now int64, final bool) {
 		p.devices = nil
 		for _, tr := range traces {
 			id, evicted := p.flows.Add(tr)
-			stopped := p.stops.explain(tr)
-			if stopped == "" {
+			stopped, known := p.stops.explain(tr)
+			if stopped == "" && known {
 				p.flows.Transit(id, tr)
 				p.digest.transit(tr)
 			}
@@ -186,36 +190,24 @@ func (p *pipeline) emit(now int64, final bool) {
 	}
 }
 
-// pathText is "DEVICE dir → DEVICE dir → …". A segmented packet's hops
-// interleave the segments' devices; its path names each device and
-// direction once, where the packet first reached it, with "×N" where N
-// pieces of it were seen there.
+// pathText is "DEVICE dir → DEVICE dir → …"; a segmented packet's names
+// each device once, with "×N" where N of its pieces were seen there
+// (flow.StepsOf).
 func (p *pipeline) pathText(tr *correlate.Trace) string {
-	type step struct {
-		iface uint32
-		dir   record.Direction
-		n     int
-	}
-	var steps []step
-	for _, h := range tr.Hops {
-		k := -1
-		if tr.Segments > 0 {
-			k = slices.IndexFunc(steps, func(s step) bool { return s.iface == h.Iface && s.dir == h.Dir })
-		}
-		if k < 0 {
-			steps = append(steps, step{iface: h.Iface, dir: h.Dir})
-			k = len(steps) - 1
-		}
-		steps[k].n++
-	}
+	p.steps, p.pieces = flow.StepsOf(tr, p.steps[:0], p.pieces)
+	return p.stepsText(p.steps, p.pieces)
+}
+
+// stepsText spells a path of steps, with the pieces each saw if any.
+func (p *pipeline) stepsText(steps []flow.Step, pieces []int) string {
 	var b strings.Builder
 	for k, s := range steps {
 		if k > 0 {
 			b.WriteString(" → ")
 		}
-		b.WriteString(p.name(s.iface) + " " + s.dir.String())
-		if s.n > 1 {
-			b.WriteString(" ×" + strconv.Itoa(s.n))
+		b.WriteString(p.name(s.Iface) + " " + s.Dir.String())
+		if k < len(pieces) && pieces[k] > 1 {
+			b.WriteString(" ×" + strconv.Itoa(pieces[k]))
 		}
 	}
 	return b.String()
@@ -274,11 +266,7 @@ func (p *pipeline) flowToPB(f *flow.Flow) *pb.Flow {
 		Nat: f.NAT, Final: f.Final,
 	}
 	for _, path := range f.Paths {
-		steps := make([]string, len(path.Steps))
-		for k, s := range path.Steps {
-			steps[k] = p.name(s.Iface) + " " + s.Dir.String()
-		}
-		out.Paths = append(out.Paths, &pb.PathCount{Path: strings.Join(steps, " → "), Count: path.Count})
+		out.Paths = append(out.Paths, &pb.PathCount{Path: p.stepsText(path.Steps, path.Pieces), Count: path.Count})
 	}
 	out.Conntrack = p.ct.flowEntries(f, p.stops.nsOf)
 	for i := range f.HopTimes {

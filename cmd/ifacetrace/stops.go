@@ -40,11 +40,21 @@ type stops struct {
 	name  func(uint32) string
 	local func(ns uint64, a netip.Addr) bool // the namespace has the address
 
-	cache   map[stopKey]string
-	budget  int // route lookups left this second
+	cache   map[stopKey]stopAnswer
+	paths   map[netns.ID]string // namespace files, for route lookups
+	budget  int                 // route lookups left this second
 	refill  time.Time
 	lookups int
 }
+
+type stopAnswer struct {
+	why string
+	at  time.Time
+}
+
+// stopTTL is how long an answer is kept: a route or a firewall rule
+// fixed since is seen within it.
+const stopTTL = 10 * time.Second
 
 type stopKey struct {
 	iface    uint32
@@ -59,7 +69,7 @@ const (
 
 func newStops(own netns.ID, name func(uint32) string, local func(uint64, netip.Addr) bool) *stops {
 	return &stops{own: own, devs: map[uint32]*tracer.Device{}, byKey: map[topology.Key]uint32{},
-		name: name, local: local, cache: map[stopKey]string{}}
+		name: name, local: local, cache: map[stopKey]stopAnswer{}, paths: map[netns.ID]string{}}
 }
 
 // device learns a device of the run.
@@ -78,42 +88,57 @@ func (s *stops) nsOf(id uint32) (netns.ID, bool) {
 
 // explain returns "stopped after DEV dir; expected next: DEV dir" (or the
 // kernel's reason) for a trace that ended inside the host, "" for one that
-// did not.
-func (s *stops) explain(tr *correlate.Trace) string {
+// did not; known is false when that could not be told now (route lookups
+// rationed).
+func (s *stops) explain(tr *correlate.Trace) (why string, known bool) {
 	if !tr.Decoded || len(tr.Hops) == 0 {
-		return ""
+		return "", true
 	}
 	last := &tr.Hops[len(tr.Hops)-1]
-	t := last.Tuple
-	if t.EtherType != 0x0800 && t.EtherType != 0x86dd || !t.Dst.IsValid() || !t.Src.IsValid() {
-		return ""
+	src, dst := addrsAt(last)
+	if !dst.IsValid() || !src.IsValid() {
+		return "", true
 	}
 	d := s.devs[last.Iface]
 	if d == nil {
-		return ""
+		return "", true
 	}
-	k := stopKey{iface: last.Iface, dir: last.Dir, src: t.Src, dst: t.Dst}
-	if why, ok := s.cache[k]; ok {
-		return why
+	k := stopKey{iface: last.Iface, dir: last.Dir, src: src, dst: dst}
+	now := time.Now()
+	if a, ok := s.cache[k]; ok && now.Sub(a.at) < stopTTL {
+		return a.why, true
 	}
-	why, final := s.next(d, last)
+	why, final := s.next(d, last, src, dst)
 	if why != "" {
 		why = "stopped after " + s.name(last.Iface) + " " + last.Dir.String() + "; " + why
 	}
-	if final {
-		if len(s.cache) >= maxStopCache {
-			clear(s.cache)
-		}
-		s.cache[k] = why
+	if !final {
+		return "", false
 	}
-	return why
+	if len(s.cache) >= maxStopCache {
+		clear(s.cache)
+	}
+	s.cache[k] = stopAnswer{why: why, at: now}
+	return why, true
+}
+
+// addrsAt are the addresses the device of hop h routed by: the tunnel
+// packet's where h saw the packet inside one (an overlay's underlay),
+// else the packet's own; invalid when not IP.
+func addrsAt(h *correlate.Hop) (src, dst netip.Addr) {
+	if h.Tunnel.Encap != record.EncapNone {
+		return h.Tunnel.Outer.Src, h.Tunnel.Outer.Dst
+	}
+	if h.Tuple.EtherType != 0x0800 && h.Tuple.EtherType != 0x86dd {
+		return netip.Addr{}, netip.Addr{}
+	}
+	return h.Tuple.Src, h.Tuple.Dst
 }
 
 // next is "expected next: …" (or the reason there is no next hop) for a
 // packet last seen at h on d, "" when it did not stop; final is false when
 // the answer could not be had now and should be asked again.
-func (s *stops) next(d *tracer.Device, h *correlate.Hop) (why string, final bool) {
-	dst := h.Tuple.Dst
+func (s *stops) next(d *tracer.Device, h *correlate.Hop, src, dst netip.Addr) (why string, final bool) {
 	switch h.Dir {
 	case record.DirOut:
 		if d.Kind != "veth" || d.Peer == nil {
@@ -143,7 +168,7 @@ func (s *stops) next(d *tracer.Device, h *correlate.Hop) (why string, final bool
 	if !s.ration() {
 		return "", false
 	}
-	r, err := s.routeGet(d, h)
+	r, err := s.routeGet(d, src, dst)
 	switch {
 	case err != nil:
 		return "", true
@@ -175,29 +200,28 @@ func (s *stops) ration() bool {
 
 // routeGet asks the kernel of d's namespace where it forwards a packet that
 // came in on d.
-func (s *stops) routeGet(d *tracer.Device, h *correlate.Hop) (topology.KernelRoute, error) {
-	path := ""
-	if d.NetNS != s.own {
+func (s *stops) routeGet(d *tracer.Device, src, dst netip.Addr) (topology.KernelRoute, error) {
+	path, ok := s.paths[d.NetNS]
+	if !ok && d.NetNS != s.own {
 		all, err := netns.All()
 		if err != nil {
 			return topology.KernelRoute{}, err
 		}
 		for _, e := range all {
-			if e.ID == d.NetNS {
-				path = e.Path
-			}
+			s.paths[e.ID] = e.Path
 		}
-		if path == "" {
+		if path, ok = s.paths[d.NetNS]; !ok {
 			return topology.KernelRoute{}, errors.New("namespace gone")
 		}
 	}
 	rd, err := topology.Open(path)
 	if err != nil {
+		delete(s.paths, d.NetNS) // a process's namespace file goes with it
 		return topology.KernelRoute{}, err
 	}
 	defer rd.Close()
 	s.lookups++
-	return rd.RouteGet(topology.RouteQuery{Dst: h.Tuple.Dst, Src: h.Tuple.Src, Iif: int(d.Ifindex)})
+	return rd.RouteGet(topology.RouteQuery{Dst: dst, Src: src, Iif: int(d.Ifindex)})
 }
 
 // errText names a route lookup's errno as ip(8) does.

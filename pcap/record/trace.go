@@ -386,8 +386,8 @@ func (r *TraceReader) Next() (v TraceView, ok bool, err error) {
 		return TraceView{}, false, fmt.Errorf("%w: size %d with %d bytes left at offset %d", ErrCorruptTrace, n, len(rest), r.off)
 	}
 	v = TraceView{rest[:n]}
-	if hl := v.hopLen(); hl < TraceHopLen || hl%8 != 0 {
-		return TraceView{}, false, fmt.Errorf("%w: hop length %d at offset %d", ErrCorruptTrace, hl, r.off)
+	if hl := v.hopLen(); hl < TraceHopLen || hl%8 != 0 || v.NumHops() > (n-TraceHeaderLen)/hl {
+		return TraceView{}, false, fmt.Errorf("%w: %d hops of %d bytes in %d at offset %d", ErrCorruptTrace, v.NumHops(), hl, n, r.off)
 	}
 	// Everything the accessors read must lie inside the trace.
 	text := v.textOff()

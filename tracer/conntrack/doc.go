@@ -16,6 +16,6 @@
 // be gone from the kernel.
 //
 // Where ctnetlink is not available (no nf_conntrack in the kernel, no
-// CAP_NET_ADMIN), Open fails and correlation goes on from packet contents
+// CAP_NET_ADMIN), Watch fails and correlation goes on from packet contents
 // alone.
 package conntrack

@@ -90,7 +90,9 @@ func (e *Entry) String() string {
 }
 
 // Table holds a namespace's recent connections, by both tuples. It is safe
-// for concurrent use: the watcher fills it while the pipeline reads.
+// for concurrent use: the watcher fills it while the pipeline reads. Zones
+// are not part of the key: packets do not say theirs, so of two entries
+// with one tuple in different zones the newer is found.
 type Table struct {
 	mu      sync.Mutex
 	byTuple map[Tuple]*Entry
@@ -98,6 +100,7 @@ type Table struct {
 	next    int
 	max     int
 	events  uint64
+	err     error
 }
 
 // NewTable returns a table of at most max entries (default 65536).
@@ -116,10 +119,12 @@ func (t *Table) Put(e Entry) {
 	if old := t.byTuple[e.Orig]; old != nil && old.Orig == e.Orig {
 		// An update: the reply tuple may have been NATed since NEW.
 		if old.Reply != e.Reply {
-			delete(t.byTuple, old.Reply)
+			if t.byTuple[old.Reply] == old {
+				delete(t.byTuple, old.Reply)
+			}
 			t.byTuple[e.Reply] = old
 		}
-		destroyed := e.Destroyed
+		destroyed := old.Destroyed || e.Destroyed
 		*old = e
 		old.Destroyed = destroyed
 		return
@@ -175,6 +180,19 @@ func (t *Table) Entries() []Entry {
 		out = append(out, *t.ring[(t.next+k)%len(t.ring)])
 	}
 	return out
+}
+
+func (t *Table) setErr(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.err = err
+}
+
+// Err is why the table stopped following the kernel's, nil while it does.
+func (t *Table) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
 }
 
 // Events is how many events (and dumped entries) the table has taken.

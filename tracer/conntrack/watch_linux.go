@@ -29,68 +29,76 @@ func Watch(ctx context.Context, path string, t *Table) error {
 	if err != nil {
 		return dialError(err)
 	}
+	// A burst of connections overruns any buffer: events are then lost
+	// (the entries are looked up by later packets' tuples anyway), but
+	// the socket must not fail with ENOBUFS and end the watch.
+	_ = events.SetReadBuffer(4 << 20)
+	_ = events.SetOption(netlink.NoENOBUFS, true)
 	ch := make(chan ct.Event, 1024)
 	errc, err := events.Listen(ch, 1, netfilter.GroupsCT)
 	if err != nil {
 		events.Close()
 		return dialError(err)
 	}
-	// The dump after listening, so that no entry falls between the two.
+	// The dump after listening, so that no entry falls between the two,
+	// while the events are taken.
 	dump, err := ct.Dial(cfg)
 	if err != nil {
 		events.Close()
 		return dialError(err)
 	}
+	go t.follow(ctx, events, ch, errc)
 	flows, err := dump.Dump(nil)
 	dump.Close()
 	if err != nil {
-		events.Close()
-		return dialError(err)
+		return dialError(err) // the caller's cancel ends follow
 	}
 	for i := range flows {
 		t.Put(entryOf(&flows[i]))
 	}
-	go func() {
-		defer func() {
-			// The library's worker may be blocked handing over an event
-			// or an error: keep taking them until Close has waited for it.
-			stop := make(chan struct{})
-			go func() {
-				for {
-					select {
-					case <-ch:
-					case <-errc:
-					case <-stop:
-						return
-					}
+	return nil
+}
+
+// follow puts the events into t until ctx ends or the socket fails (the
+// failure is kept: Err).
+func (t *Table) follow(ctx context.Context, events *ct.Conn, ch chan ct.Event, errc chan error) {
+	defer func() {
+		// The library's worker may be blocked handing over an event or an
+		// error: keep taking them until Close has waited for it.
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-ch:
+				case <-errc:
+				case <-stop:
+					return
 				}
-			}()
-			events.Close()
-			close(stop)
+			}
 		}()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-errc:
-				// Overrun (ENOBUFS) or a closed socket: the table keeps
-				// what it has; traces fall back to packet contents.
-				return
-			case ev := <-ch:
-				if ev.Flow == nil {
-					continue
-				}
-				e := entryOf(ev.Flow)
-				if ev.Type == ct.EventDestroy {
-					t.Put(e)
-					t.Destroy(e.Orig)
-					continue
-				}
-				t.Put(e)
+		events.Close()
+		close(stop)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-errc:
+			// The table keeps what it has; traces fall back to packet
+			// contents.
+			t.setErr(err)
+			return
+		case ev := <-ch:
+			if ev.Flow == nil {
+				continue
+			}
+			e := entryOf(ev.Flow)
+			t.Put(e)
+			if ev.Type == ct.EventDestroy {
+				t.Destroy(e.Orig)
 			}
 		}
-	}()
-	return nil
+	}
 }
 
 func dialError(err error) error {

@@ -833,7 +833,14 @@ func (c *Correlator) closedTraces() []*Trace {
 			// Decoded again rather than kept for every sighting:
 			// Decode is a function of these bytes.
 			if j == 0 {
-				err := c.cfg.Tunnels.Decode(h.HAType, h.VLANTCI, data, &tr.Packet)
+				// With the tunnels it was decoded with when added: a
+				// sighting that was not looked into stays the outer
+				// packet, whatever port was learnt since.
+				tun := c.cfg.Tunnels
+				if sg.flags&sightTunnel == 0 {
+					tun = nil
+				}
+				err := tun.Decode(h.HAType, h.VLANTCI, data, &tr.Packet)
 				tr.Decoded = err == nil && tr.Packet.Valid
 				if !tr.Decoded {
 					tr.Packet.Valid = false

@@ -85,9 +85,10 @@ func (c *Correlator) matchParent(sg *sighting) int32 {
 			sg.time-t.first > c.window || !within(sg.tseq, sg.plen, t.tseq, t.plen) || c.seenOn(t, key) {
 			continue
 		}
-		// A copy of one of its segments seen here already: sg is a
-		// retransmission of it, not a segment.
-		if c.kidSeenOn(t, sg.fp, key) {
+		// Pieces of one packet never overlap: a piece whose range an
+		// existing one covers in part is a retransmission (with a new IP
+		// id, or cut differently), not one of them.
+		if c.overlapsKid(t, sg.tseq, sg.plen) {
 			continue
 		}
 		return e.t
@@ -95,14 +96,15 @@ func (c *Correlator) matchParent(sg *sighting) int32 {
 	return -1
 }
 
-// kidSeenOn reports whether a child of t with fingerprint fp was seen on
-// device and direction key.
-func (c *Correlator) kidSeenOn(t *trace, fp, key uint64) bool {
+// overlapsKid reports whether a child of t covers part of [seq, seq+n).
+func (c *Correlator) overlapsKid(t *trace, seq, n uint32) bool {
 	if t.kids == 0 {
 		return false
 	}
 	for _, ci := range c.kids[t.kids-1].traces {
-		if k := c.traces.at(ci); k.fp == fp && c.seenOn(k, key) {
+		k := c.traces.at(ci)
+		// Relative to k's start, mod 2^32: [0, k.plen) and [d, d+n).
+		if d := seq - k.tseq; d < k.plen || uint32(-d) < n {
 			return true
 		}
 	}
@@ -120,7 +122,8 @@ func (c *Correlator) adoptSegments(ti int32, sg *sighting) {
 		}
 		k := c.traces.at(e.t)
 		if k.closed || k.parent != 0 || c.family(k) != nil || k.tack != sg.tack || k.plen >= sg.plen ||
-			sg.time-k.first > c.window || !within(k.tseq, k.plen, sg.tseq, sg.plen) || c.seenOn(k, sg.key()) {
+			sg.time-k.first > c.window || !within(k.tseq, k.plen, sg.tseq, sg.plen) || c.seenOn(k, sg.key()) ||
+			c.overlapsKid(c.traces.at(ti), k.tseq, k.plen) {
 			continue
 		}
 		c.adopt(ti, e.t)

@@ -111,12 +111,18 @@ func TestCoalesced(t *testing.T) {
 		ss = append(ss, sight{0, wire, out, t0 + int64(k)*us, seg})
 	}
 	ss = append(ss, sight{1, gro, in, t0 + 10*us, bulkSeg(t, "10.200.1.2", 100, 1000, 4000, true)})
+	// A retransmission of the second segment (a new IP id), a millisecond
+	// later on the wire: a packet of its own, not a fifth piece.
+	ss = append(ss, sight{0, wire, out, t0 + 1000*us, bulkSeg(t, "10.200.1.2", 200, 2000, 1000, false)})
 	_, traces := feed(t, New(Config{}), ss)
-	if len(traces) != 1 {
+	if len(traces) != 2 {
 		for _, tr := range traces {
 			t.Logf("trace %d: %v %q segs %d", tr.ID, path(tr), tr.Changes, tr.Segments)
 		}
-		t.Fatalf("%d traces, want 1", len(traces))
+		t.Fatalf("%d traces, want 2", len(traces))
+	}
+	if r := traces[1]; len(r.Hops) != 1 || r.Segments != 0 {
+		t.Errorf("the retransmission: %d hops, %d segments", len(r.Hops), r.Segments)
 	}
 	tr := traces[0]
 	if len(tr.Hops) != 5 || tr.Segments != 4 || !slices.Equal(tr.Changes, []string{"coalesced from 4"}) || tr.Hops[0].Segment != 1 || tr.Hops[4].Segment != 0 {

@@ -90,19 +90,20 @@ const (
 
 // tunnel reports whether an IP payload of protocol proto, whose captured
 // part is seg, is a tunnel packet Decode looks into, and where its inner
-// packet starts: at off, with an Ethernet header if eth, else raw IP.
-func (t *Tunnels) tunnel(proto uint8, v6 bool, seg []byte) (e Encap, id uint32, hasID bool, off int, eth bool) {
+// packet starts: at off, of EtherType inner (IPv4 or IPv6), or with an
+// Ethernet header when inner is 0.
+func (t *Tunnels) tunnel(proto uint8, v6 bool, seg []byte) (e Encap, id uint32, hasID bool, off int, inner uint16) {
 	switch proto {
 	case 4:
 		if v6 {
-			return Encap4in6, 0, false, 0, false
+			return Encap4in6, 0, false, 0, EtherTypeIPv4
 		}
-		return EncapIPIP, 0, false, 0, false
+		return EncapIPIP, 0, false, 0, EtherTypeIPv4
 	case 41:
 		if v6 {
-			return Encap6in6, 0, false, 0, false
+			return Encap6in6, 0, false, 0, EtherTypeIPv6
 		}
-		return Encap6in4, 0, false, 0, false
+		return Encap6in4, 0, false, 0, EtherTypeIPv6
 	case 47:
 		if len(seg) < greHeaderLen {
 			return
@@ -126,13 +127,13 @@ func (t *Tunnels) tunnel(proto uint8, v6 bool, seg []byte) (e Encap, id uint32, 
 		if flags&0x10 != 0 { // sequence number
 			off += 4
 		}
-		switch be16(seg[2:]) {
+		switch et := be16(seg[2:]); et {
 		case EtherTypeIPv4, EtherTypeIPv6:
-			return EncapGRE, id, hasID, off, false
+			return EncapGRE, id, hasID, off, et
 		case greEtherTypeTEB:
-			return EncapGRETap, id, hasID, off, true
+			return EncapGRETap, id, hasID, off, 0
 		}
-		return EncapNone, 0, false, 0, false
+		return EncapNone, 0, false, 0, 0
 	case ProtoUDP:
 		if len(seg) < udpHeaderLen+8 {
 			return
@@ -146,22 +147,22 @@ func (t *Tunnels) tunnel(proto uint8, v6 bool, seg []byte) (e Encap, id uint32, 
 			if h[0]&0x08 == 0 {
 				return
 			}
-			return EncapVXLAN, be32(h[4:]) >> 8, true, udpHeaderLen + vxlanHeaderLen, true
+			return EncapVXLAN, be32(h[4:]) >> 8, true, udpHeaderLen + vxlanHeaderLen, 0
 		case slices.Contains(t.Geneve, port):
 			if h[0]>>6 != 0 { // version 0
 				return
 			}
 			off = udpHeaderLen + geneveHeaderLen + int(h[0]&0x3f)*4
 			id, hasID = be32(h[4:])>>8, true
-			switch be16(h[2:]) {
+			switch et := be16(h[2:]); et {
 			case greEtherTypeTEB:
-				return EncapGeneve, id, hasID, off, true
+				return EncapGeneve, id, hasID, off, 0
 			case EtherTypeIPv4, EtherTypeIPv6:
-				return EncapGeneve, id, hasID, off, false
+				return EncapGeneve, id, hasID, off, et
 			}
 		}
 	}
-	return EncapNone, 0, false, 0, false
+	return EncapNone, 0, false, 0, 0
 }
 
 // decap tries to decode the packet that p's IP payload (captured part seg)
@@ -171,28 +172,28 @@ func (t *Tunnels) tunnel(proto uint8, v6 bool, seg []byte) (e Encap, id uint32, 
 // snap length, or not a packet at all), p is unchanged and decap returns
 // false: the packet is then fingerprinted as the outer packet it is.
 func (p *Packet) decap(seg []byte, v6 bool) bool {
-	e, id, hasID, off, eth := p.tunnels.tunnel(p.Proto, v6, seg)
+	e, id, hasID, off, inner := p.tunnels.tunnel(p.Proto, v6, seg)
 	if e == EncapNone || off > len(seg) {
 		return false
 	}
 	in := seg[off:]
-	q := Packet{HAType: p.HAType, VLAN: p.VLAN}
+	q := Packet{HAType: p.HAType}
 	var err error
-	switch {
-	case eth:
+	switch inner {
+	case 0:
 		err = q.decodeEthernet(in)
-	case len(in) > 0 && in[0]>>4 == 4 && e != Encap6in4 && e != Encap6in6:
-		q.EtherType = EtherTypeIPv4
-		err = q.decodeIPv4(in)
-	case len(in) > 0 && in[0]>>4 == 6 && e != EncapIPIP && e != Encap4in6:
-		q.EtherType = EtherTypeIPv6
+	case EtherTypeIPv4:
+		q.EtherType = inner
+		err = q.decodeIPv4(in) // malformed unless the version nibble agrees
+	case EtherTypeIPv6:
+		q.EtherType = inner
 		err = q.decodeIPv6(in)
-	default:
-		return false
 	}
 	if err != nil || !q.Valid {
 		return false
 	}
+	// VLAN is the outer tag: the device's, not the tunnel's payload's.
+	q.VLAN = p.VLAN
 	q.Encap, q.TunnelID, q.HasTunnelID = e, id, hasID
 	q.Outer = Outer{
 		EtherType: p.EtherType, Proto: p.Proto, TTL: p.TTL, Src: p.Src, Dst: p.Dst, IPLen: p.IPLen,

@@ -36,9 +36,41 @@ type Step struct {
 
 // Path is a distinct sequence of hops the flow's packets took.
 type Path struct {
-	Steps   []Step
+	Steps []Step
+	// Pieces is, for a segmented or coalesced packet's path, how many
+	// pieces of it each step saw; nil when each saw the packet once.
+	Pieces  []int
 	Reverse bool // taken by replies
 	Count   uint64
+}
+
+// StepsOf appends to steps the path of trace tr: its hops' devices and
+// directions in order. A segmented or coalesced packet's hops interleave
+// its pieces: its path names each device and direction once, where the
+// packet first reached it, and pieces (appended to, and returned nil when
+// every step saw one) says how many pieces each saw.
+func StepsOf(tr *correlate.Trace, steps []Step, pieces []int) ([]Step, []int) {
+	if tr.Segments == 0 {
+		for _, h := range tr.Hops {
+			steps = append(steps, Step{h.Iface, h.Dir})
+		}
+		return steps, pieces[:0]
+	}
+	start := len(steps)
+	pieces = pieces[:0]
+	for _, h := range tr.Hops {
+		st := Step{h.Iface, h.Dir}
+		if k := slices.Index(steps[start:], st); k >= 0 {
+			pieces[k]++
+			continue
+		}
+		steps = append(steps, st)
+		pieces = append(pieces, 1)
+	}
+	if !slices.ContainsFunc(pieces, func(n int) bool { return n > 1 }) {
+		pieces = pieces[:0]
+	}
+	return steps, pieces
 }
 
 // Flow is one conversation.
@@ -77,6 +109,7 @@ type Table struct {
 	nextID uint64
 	stats  Stats
 	steps  []Step // scratch for Add
+	pieces []int
 }
 
 type entry struct {
@@ -143,24 +176,32 @@ func (t *Table) Add(tr *correlate.Trace) (id uint64, evicted []*Flow) {
 		d = 1
 	}
 	f.Packets[d]++
-	f.Bytes[d] += uint64(tr.Hops[0].OrigLen)
+	whole := &tr.Hops[0] // a coalesced packet's first hop is a piece
+	for i := range tr.Hops {
+		if tr.Hops[i].Segment == 0 {
+			whole = &tr.Hops[i]
+			break
+		}
+	}
+	f.Bytes[d] += uint64(whole.OrigLen)
 	if last := tr.Hops[len(tr.Hops)-1].TimeNanos; last > f.Last {
 		f.Last = last
 	}
-	t.steps = t.steps[:0]
-	for _, h := range tr.Hops {
-		t.steps = append(t.steps, Step{h.Iface, h.Dir})
-	}
+	t.steps, t.pieces = StepsOf(tr, t.steps[:0], t.pieces)
 	found := false
 	for k := range f.Paths {
-		if f.Paths[k].Reverse == !fwd && slices.Equal(f.Paths[k].Steps, t.steps) {
-			f.Paths[k].Count++
+		if p := &f.Paths[k]; p.Reverse == !fwd && slices.Equal(p.Steps, t.steps) && slices.Equal(p.Pieces, t.pieces) {
+			p.Count++
 			found = true
 			break
 		}
 	}
 	if !found && len(f.Paths) < maxPaths {
-		f.Paths = append(f.Paths, Path{Steps: slices.Clone(t.steps), Reverse: !fwd, Count: 1})
+		p := Path{Steps: slices.Clone(t.steps), Reverse: !fwd, Count: 1}
+		if len(t.pieces) > 0 {
+			p.Pieces = slices.Clone(t.pieces)
+		}
+		f.Paths = append(f.Paths, p)
 	}
 	for _, c := range tr.Changes {
 		if len(f.NAT) < maxNAT && !slices.Contains(f.NAT, c) {

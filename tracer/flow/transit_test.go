@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -48,5 +49,30 @@ func TestTransitSample(t *testing.T) {
 	}
 	if m := h.Median(); m < 3500 || m > 6500 {
 		t.Errorf("median of a sample %d, want near 5000", m)
+	}
+}
+
+// TestSegmentedFlow: a coalesced packet's flow counts the whole packet's
+// bytes, and its path names each device once with the pieces it saw.
+func TestSegmentedFlow(t *testing.T) {
+	tb := NewTable(Config{})
+	a := tup("10.200.1.2", 5000, "10.200.2.2", 80)
+	tr := trace(0, a, a, a, a, a)
+	// Two pieces on device 0 and on device 1, glued on device 2.
+	tr.Segments = 2
+	for k, seg := range []uint16{1, 1, 2, 2, 0} {
+		tr.Hops[k].Segment = seg
+		tr.Hops[k].Iface = []uint32{0, 1, 0, 1, 2}[k]
+	}
+	tr.Hops[4].OrigLen = 3000
+	for range 2 {
+		tb.Add(tr)
+	}
+	f := tb.Flush()[0]
+	if f.Bytes[0] != 6000 {
+		t.Errorf("bytes %d, want 2 × 3000 (the whole packet's)", f.Bytes[0])
+	}
+	if len(f.Paths) != 1 || f.Paths[0].Count != 2 || len(f.Paths[0].Steps) != 3 || !slices.Equal(f.Paths[0].Pieces, []int{2, 2, 1}) {
+		t.Errorf("paths %+v, want one of 3 steps seen twice with pieces 2 2 1", f.Paths)
 	}
 }
