@@ -5,10 +5,13 @@ package main
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ifacetrace/ifacetrace/pcap"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
@@ -165,5 +168,97 @@ func tcpBulk4(t *testing.T, l *lab.NAT, n int) {
 	}
 	if total := <-got; total != n {
 		t.Fatalf("server received %d bytes, want %d", total, n)
+	}
+}
+
+// TestUDPGSOSegmentedOnUplink: the container sends UDP datagrams of 3500
+// bytes with UDP_SEGMENT 1000 (one datagram to the stack, four on the
+// wire); the uplink has tx-udp-segmentation off, so the kernel cuts them
+// there. Each is one trace, "segmented into 4", and in tshark the pieces'
+// payload on the uplink and at the outside adds up to the datagram's.
+func TestUDPGSOSegmentedOnUplink(t *testing.T) {
+	needE2E(t, "ethtool")
+	l := lab.NewNAT(t)
+	l.Exec(lab.Host, "ethtool", "-K", "up0", "tx-udp-segmentation", "off")
+	warmARP(t, l)
+	dir := t.TempDir()
+	pc, js := filepath.Join(dir, "x.pcapng"), filepath.Join(dir, "x.jsonl")
+	args := []string{"-o", pc, "-o", js}
+	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
+		args = append(args, "--netns", l.NS(r))
+	}
+	it := ifacetrace(t, l.Lab, lab.Host, args...)
+	const sent = 20
+	err := netns.Do(l.Path(lab.Container), func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT, 1000); err != nil {
+			return err
+		}
+		to := &unix.SockaddrInet4{Port: 4433, Addr: [4]byte(net.ParseIP(lab.OutsideIP).To4())}
+		for i := range sent {
+			payload := make([]byte, 3500)
+			for k := range payload {
+				payload[k] = byte(i*7 + k*13)
+			}
+			if err := unix.Sendto(fd, payload, 0, to); err != nil {
+				return err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("send with UDP_SEGMENT: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if code := it.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
+	}
+
+	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
+	want := c + " out → veth-c in → br0 in → up0 out ×4 → " + o + " in ×4"
+	traces, _ := readJSONL(t, js)
+	n := 0
+	for _, tr := range traces {
+		if h := tr.Hops[0]; h.Proto != "udp" || h.Dport != 4433 {
+			continue
+		}
+		n++
+		if tr.Path != want || !slices.Contains(tr.Changes, "segmented into 4") {
+			t.Errorf("trace %d (%s): path %q changes %q, want %q and segmented into 4", tr.ID, tr.Summary, tr.Path, tr.Changes, want)
+		}
+	}
+	if n != sent {
+		t.Errorf("%d traces of the datagrams, want %d", n, sent)
+	}
+	type sums struct{ whole, up, out int }
+	byID := map[string]*sums{}
+	for _, r := range fields(t, pc, "udp.dstport == 4433 && !icmp", "frame.packet_id", "frame.interface_name", "udp.length") {
+		s := byID[r[0]]
+		if s == nil {
+			s = &sums{}
+			byID[r[0]] = s
+		}
+		n, _ := strconv.Atoi(r[2])
+		switch r[1] {
+		case c:
+			s.whole += n - 8
+		case "up0":
+			s.up += n - 8
+		case o:
+			s.out += n - 8
+		}
+	}
+	if len(byID) != sent {
+		t.Errorf("%d packet ids among the datagrams in tshark, want %d", len(byID), sent)
+	}
+	for id, s := range byID {
+		if s.whole != 3500 || s.up != 3500 || s.out != 3500 {
+			t.Errorf("packet id %s: payload %d in the container, %d on up0, %d at the outside; want 3500 each", id, s.whole, s.up, s.out)
+		}
 	}
 }

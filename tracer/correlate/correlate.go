@@ -151,6 +151,7 @@ type Correlator struct {
 	byFP   fpIndex
 	byAck  fpIndex // open traces of TCP data packets, by ack (segments.go)
 	bySup  fpIndex // those of them larger than a segment, by ack
+	byHead fpIndex // open traces of large UDP datagrams, by the payload their next piece starts with
 	kids   []kids  // children of traces whose packet was segmented or coalesced
 	devs   devices
 	openq  []int32 // by creation, for closing
@@ -204,8 +205,12 @@ type sighting struct {
 	dir   record.Direction
 	flags uint8 // sightOK, sightLate, …
 	// TCP sequence and acknowledgment numbers and payload length, if
-	// sightTCP: what segments.go matches pieces of a packet by.
+	// sightTCP; the UDP payload length, its first 8 bytes (sightHead) and
+	// where it starts in the record's frame, if sightUDP: what segments.go
+	// matches pieces of a packet by.
 	tseq, tack, plen uint32
+	head             uint64
+	poff             uint16
 }
 
 func (sg *sighting) key() uint64 { return hopKey(sg.iface, sg.dir) }
@@ -215,6 +220,8 @@ const (
 	sightLate               // behind the merge when added
 	sightTunnel             // seen inside a tunnel packet
 	sightTCP                // a TCP packet whose header was decoded
+	sightUDP                // a UDP datagram whose header was decoded
+	sightHead               // head holds the first 8 payload bytes
 )
 
 // pending is a sighting's merge key kept next to its index, so that the
@@ -266,6 +273,13 @@ type trace struct {
 	sli, spos        int32
 	ackIndexed       bool
 	supIndexed       bool
+	// UDP: where the next piece starts in the payload, the pieces' size,
+	// the first sighting's payload offset, and the entry in byHead.
+	uoff, ugso  uint32
+	upoff       uint16
+	hkey        uint64
+	hli, hpos   int32
+	headIndexed bool
 }
 
 type moreHops struct {
@@ -360,9 +374,17 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 			if pkt.Encap != decode.EncapNone {
 				sg.flags |= sightTunnel
 			}
-			if pkt.Proto == decode.ProtoTCP && !pkt.Fragment && pkt.PayloadLen >= 0 {
+			switch {
+			case pkt.Proto == decode.ProtoTCP && !pkt.Fragment && pkt.PayloadLen >= 0:
 				sg.flags |= sightTCP
 				sg.tseq, sg.tack, sg.plen = pkt.TCPSeq, pkt.TCPAck, uint32(pkt.PayloadLen)
+			case pkt.Proto == decode.ProtoUDP && !pkt.Fragment:
+				sg.flags |= sightUDP
+				sg.plen, sg.poff = uint32(pkt.PayloadLen), uint16(min(pkt.PayloadOff, math.MaxUint16))
+				if pkt.HasPayloadHead {
+					sg.flags |= sightHead
+					sg.head = pkt.PayloadHead
+				}
 			}
 		}
 		c.seq++
@@ -493,11 +515,16 @@ func (c *Correlator) process(i int32) {
 			c.stats.Late++
 		}
 		bi = c.newTrace(sg)
-		if sg.tcpData() {
+		switch {
+		case sg.tcpData():
 			if pi := c.matchParent(sg); pi >= 0 {
 				c.adopt(pi, bi)
 			} else {
 				c.adoptSegments(bi, sg)
+			}
+		case sg.flags&sightHead != 0 && c.byHead.used > 0:
+			if pi := c.matchDatagram(sg); pi >= 0 {
+				c.adoptDatagram(pi, bi, sg)
 			}
 		}
 	}
@@ -643,6 +670,13 @@ func (c *Correlator) newTrace(sg *sighting) int32 {
 		t.indexed = true
 		t.li, t.pos = c.byFP.add(t.fp, fpEnt{first: t.first, last: t.last, t: ti})
 	}
+	if sg.flags&sightUDP != 0 {
+		t.plen, t.upoff = sg.plen, sg.poff
+		if sg.flags&sightHead != 0 && sg.plen > maxDatagramPiece && c.wholePayload(sg) {
+			t.headIndexed, t.hkey = true, headKey(sg.head)
+			t.hli, t.hpos = c.byHead.add(t.hkey, fpEnt{first: t.first, t: ti})
+		}
+	}
 	if sg.tcpData() {
 		t.tseq, t.tack, t.plen = sg.tseq, sg.tack, sg.plen
 		t.ackIndexed = true
@@ -720,6 +754,7 @@ func (c *Correlator) closeOne(ti int32) {
 			c.traces.at(e.t).spos--
 		}
 	}
+	c.unindexHead(t)
 	n := int(t.n)
 	hs := c.scratch[:0]
 	for k := range n {

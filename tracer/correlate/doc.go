@@ -32,6 +32,14 @@
 // kept per hop, and the differences between consecutive hops become the
 // trace's changes ("SNAT 10.200.1.2→10.200.2.1").
 //
+// Tunnels and offloads: an overlay's outer copy fingerprints as the packet
+// it carries (tracer/decode), so it joins the trace like any other copy,
+// and its hop keeps the tunnel. A packet that offloads cut into segments
+// (TCP TSO/GSO, UDP GSO) or glued from them (TCP GRO) has several copies
+// on one device: the pieces are child traces of the whole packet's,
+// matched by TCP acknowledgment and sequence range or by UDP payload, and
+// leave with it as one trace (segments.go).
+//
 // The package does no I/O and keeps no clock of its own: callers pass the
 // wall time to Advance, so tests drive it with synthetic time. It is not
 // safe for concurrent use. Memory is bounded by Config.MaxTraces open traces

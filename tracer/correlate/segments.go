@@ -1,6 +1,12 @@
 package correlate
 
-import "math"
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
+)
 
 // Offloads: a TCP socket hands the stack 64 KB "super-packets" (GSO), and
 // they are cut into MSS-sized segments only where a device cannot take
@@ -192,4 +198,94 @@ func sortPending(hs []pending) {
 			hs[j], hs[j-1] = hs[j-1], hs[j]
 		}
 	}
+}
+
+// UDP GSO: a socket with UDP_SEGMENT hands the stack one large datagram
+// that is cut into datagrams of gso_size payload bytes where a device
+// cannot take it whole. The pieces have no sequence numbers; they carry
+// the large datagram's payload in order. So an open large datagram whose
+// payload was captured whole is indexed (byHead) by the first 8 bytes its
+// next piece must start with, and a datagram that copies no open trace is
+// its next piece if its first 64 payload bytes (as many as both hold)
+// equal the large one's at that place, it fits, it has the size of the
+// pieces before it (the last may be shorter), and the large one was not
+// seen on its device. After each piece the large datagram is indexed by
+// the bytes the next one starts with. GRO's gluing of UDP datagrams is
+// not followed: it happens only on request (UDP_GRO sockets, or
+// rx-udp-gro-forwarding) and leaves no trace in the glued datagram of
+// where the pieces ended.
+
+// maxDatagramPiece is the largest UDP payload of a datagram on a link of
+// MTU 1500 (IPv4): larger datagrams may be cut into pieces.
+const maxDatagramPiece = 1472
+
+// headKey is the byHead key of a payload starting with head.
+func headKey(head uint64) uint64 { return head*0x9e3779b97f4a7c15 | 1 }
+
+// wholePayload reports whether sg's record holds all of its UDP payload:
+// not an IP fragment's first part, nor cut by the snap length.
+func (c *Correlator) wholePayload(sg *sighting) bool {
+	var h record.Header
+	data := c.record(sg, &h)
+	return sg.poff > 0 && len(data)-int(sg.poff) >= int(sg.plen)
+}
+
+func (c *Correlator) unindexHead(t *trace) {
+	if !t.headIndexed {
+		return
+	}
+	for _, e := range c.byHead.remove(t.hkey, t.hli, t.hpos) {
+		c.traces.at(e.t).hpos--
+	}
+	t.headIndexed = false
+}
+
+// matchDatagram finds the open trace of a large UDP datagram whose next
+// piece sg is, or -1.
+func (c *Correlator) matchDatagram(sg *sighting) int32 {
+	l := c.byHead.list(headKey(sg.head))
+	for j := len(l) - 1; j >= max(0, len(l)-maxPieceScan); j-- {
+		e := &l[j]
+		t := c.traces.at(e.t)
+		if t.closed || t.parent != 0 || t.plen <= sg.plen || sg.time-t.first > c.window ||
+			t.uoff+sg.plen > t.plen || t.ugso != 0 && sg.plen != t.ugso && t.uoff+sg.plen != t.plen ||
+			c.seenOn(t, sg.key()) || !c.samePayload(t, sg) {
+			continue
+		}
+		return e.t
+	}
+	return -1
+}
+
+// samePayload compares the first 64 payload bytes of sg with the large
+// datagram of t at the next piece's place.
+func (c *Correlator) samePayload(t *trace, sg *sighting) bool {
+	var h record.Header
+	big := c.record(c.sights.at(t.hops[0]), &h)
+	piece := c.record(sg, &h)
+	at := int(t.upoff) + int(t.uoff)
+	n := min(64, int(sg.plen), len(piece)-int(sg.poff), len(big)-at)
+	return n >= 8 && sg.poff > 0 && bytes.Equal(big[at:at+n], piece[int(sg.poff):int(sg.poff)+n])
+}
+
+// adoptDatagram makes trace ci, whose first sighting is sg, the next
+// piece of large datagram pi, and indexes pi by the piece after.
+func (c *Correlator) adoptDatagram(pi, ci int32, sg *sighting) {
+	c.adopt(pi, ci)
+	p := c.traces.at(pi)
+	c.traces.at(ci).tseq = p.uoff // numbers the pieces in payload order
+	if p.ugso == 0 {
+		p.ugso = sg.plen
+	}
+	p.uoff += sg.plen
+	c.unindexHead(p)
+	var h record.Header
+	data := c.record(c.sights.at(p.hops[0]), &h)
+	at := int(p.upoff) + int(p.uoff)
+	if p.uoff >= p.plen || at+8 > len(data) {
+		return
+	}
+	p.hkey = headKey(binary.BigEndian.Uint64(data[at:]))
+	p.headIndexed = true
+	p.hli, p.hpos = c.byHead.add(p.hkey, fpEnt{first: p.first, t: pi})
 }

@@ -150,8 +150,8 @@ func TestBulkNotOffloaded(t *testing.T) {
 	}
 }
 
-// FuzzSegments feeds TCP packets of one flow whose ranges overlap, nest and
-// repeat, on several devices, so that packets are segmented, coalesced and
+// FuzzSegments feeds TCP packets of one flow and UDP datagrams of another
+// whose ranges overlap, nest and repeat, on several devices, so that packets are segmented, coalesced and
 // retransmitted in every order. Every sighting must come out exactly once,
 // as the hop of its trace that its record says.
 func FuzzSegments(f *testing.F) {
@@ -160,7 +160,7 @@ func FuzzSegments(f *testing.F) {
 	f.Fuzz(fuzzSegmentsBody)
 }
 
-var segFrames = map[[3]uint8][]byte{}
+var segFrames = map[[3]uint8][]byte{} // built once: gopacket is slow
 
 func fuzzSegmentsBody(t *testing.T, script []byte) {
 	frames := segFrames
@@ -170,12 +170,16 @@ func fuzzSegmentsBody(t *testing.T, script []byte) {
 		added := 0
 		for ; len(script) >= 4; script = script[4:] {
 			dev, seq, size := script[0]%4, script[1]%8, script[2]%4
-			key := [3]uint8{seq, size, script[3] % 2}
+			key := [3]uint8{seq, size, script[3] % 3}
 			data, ok := frames[key]
 			if !ok {
-				data = bulkSeg(t, "10.200.1.2", uint16(seq), 1000+500*uint32(seq), 500<<size, false)
-				if key[2] == 1 {
+				switch key[2] {
+				case 0:
+					data = bulkSeg(t, "10.200.1.2", uint16(seq), 1000+500*uint32(seq), 500<<size, false)
+				case 1:
 					data = bulkSeg(t, "10.200.2.1", uint16(seq), 1000+500*uint32(seq), 500<<size, true)
+				case 2: // pieces of large UDP datagrams
+					data = udpDatagram(t, "10.200.1.2", 5000, uint16(seq), 500*int(seq), 500<<size)
 				}
 				frames[key] = data
 			}
@@ -227,5 +231,59 @@ func fuzzSegmentsBody(t *testing.T, script []byte) {
 		if st := c.Stats(); st.Open != 0 || st.Pending != 0 {
 			t.Fatalf("after Flush and Drain: %+v", st)
 		}
+	}
+}
+
+// udpDatagram is a UDP datagram whose payload is bytes [off, off+n) of a
+// stream that repeats every 251 bytes, from src.
+func udpDatagram(t testing.TB, src string, sport uint16, ipid uint16, off, n int) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Id: ipid, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP("10.200.2.2")}
+	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 4433}
+	u.SetNetworkLayerForChecksum(ip)
+	payload := make([]byte, n)
+	for i := range payload {
+		payload[i] = byte((off + i) % 251)
+	}
+	return frame(t, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4}, ip, u, gopacket.Payload(payload))
+}
+
+// TestDatagramPieces: a 3500-byte UDP GSO datagram on the container's veth
+// and the bridge, cut into pieces of 1000 (the last 500) on the uplink,
+// where SNAT also rewrote the port: one trace, "segmented into 4". A
+// datagram that starts like the next piece but goes on differently is not
+// a piece.
+func TestDatagramPieces(t *testing.T) {
+	const veth, br, up, outside = 1, 2, 3, 4
+	in, out := record.DirIn, record.DirOut
+	big := udpDatagram(t, "10.200.1.2", 5000, 100, 0, 3500)
+	ss := []sight{{0, veth, in, t0, big}, {0, br, in, t0 + us, big}}
+	for k, n := range []int{1000, 1000, 1000, 500} {
+		p := udpDatagram(t, "10.200.2.1", 1024, uint16(100+k), 1000*k, n)
+		ss = append(ss, sight{0, up, out, t0 + int64(10+k)*us, p}, sight{1, outside, in, t0 + int64(20+k)*us, p})
+	}
+	// Where the second piece is due, a datagram that starts with its first
+	// 8 bytes (the index's key) but differs in the next ones.
+	odd := udpDatagram(t, "10.200.2.1", 1024, 300, 1000, 1000)
+	for i := 14 + 20 + 8 + 10; i < 14+20+8+64; i++ {
+		odd[i] ^= 0xff
+	}
+	ss = append(ss, sight{0, up, out, t0 + 10*us + 500, odd})
+	_, traces := feed(t, New(Config{}), ss)
+	if len(traces) != 2 {
+		for _, tr := range traces {
+			t.Logf("trace %d: %v %q", tr.ID, path(tr), tr.Changes)
+		}
+		t.Fatalf("%d traces, want 2", len(traces))
+	}
+	tr := traces[0]
+	var segs []uint16
+	for _, h := range tr.Hops {
+		segs = append(segs, h.Segment)
+	}
+	if tr.Segments != 4 || !slices.Equal(segs, []uint16{0, 0, 1, 2, 3, 4, 1, 2, 3, 4}) || !slices.Contains(tr.Changes, "segmented into 4") {
+		t.Errorf("trace: %d segments, segment numbers %v, changes %q", tr.Segments, segs, tr.Changes)
+	}
+	if len(traces[1].Hops) != 1 {
+		t.Errorf("the look-alike datagram: %v", path(traces[1]))
 	}
 }

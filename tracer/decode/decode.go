@@ -168,7 +168,15 @@ type Packet struct {
 	// Outer is the header of the tunnel packet; zero unless Encap is set.
 	Outer Outer
 
+	// PayloadOff is where the TCP or UDP payload starts in the frame Decode
+	// was given (0 for other packets); PayloadHead is its first 8 bytes,
+	// big endian, when HasPayloadHead (they were captured and are payload).
+	PayloadOff     int
+	PayloadHead    uint64
+	HasPayloadHead bool
+
 	tunnels *Tunnels // the ports Decode looks into; nil once Decode returns
+	base    int      // cap of the frame, to tell offsets from subslices
 }
 
 // Decode fills p from one captured frame of a device whose ARPHRD_* hardware
@@ -472,12 +480,22 @@ func (p *Packet) decodeTCP(h hasher, seg []byte, declared int, firstFrag bool) e
 	payload := seg[doff:]
 	n := min(len(payload), payloadHashLen)
 	p.PayloadLen = declared - doff
+	p.setPayload(payload)
 	// Not the ports (NAT), the checksum, or the options (MSS clamping).
 	h.add(kindTCP|uint64(p.TCPFlags)<<48|uint64(p.TCPWindow)<<32|uint64(p.PayloadLen)<<8|uint64(n),
 		uint64(p.TCPSeq)<<32|uint64(p.TCPAck))
 	h.bytes(payload[:n])
 	p.finish(h)
 	return nil
+}
+
+// setPayload notes where payload, a subslice of the frame, starts, and its
+// first 8 bytes.
+func (p *Packet) setPayload(payload []byte) {
+	p.PayloadOff = p.base - cap(payload)
+	if len(payload) >= 8 && p.PayloadLen >= 8 {
+		p.PayloadHead, p.HasPayloadHead = binary.BigEndian.Uint64(payload), true
+	}
 }
 
 // mssOption returns the value of the MSS option in TCP options opts, 0 if
@@ -516,6 +534,7 @@ func (p *Packet) decodeUDP(h hasher, seg []byte, declared int, firstFrag bool) e
 	// such a packet is worth following to the hop that drops it.
 	p.PayloadLen = max(ulen-udpHeaderLen, 0)
 	payload := seg[udpHeaderLen:]
+	p.setPayload(payload)
 	n := min(len(payload), p.PayloadLen, payloadHashLen)
 	h.add(kindUDP|uint64(ulen)<<8|uint64(n), 0)
 	h.bytes(payload[:n])

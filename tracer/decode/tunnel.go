@@ -75,9 +75,9 @@ func (t *Tunnels) With(vxlan, geneve []uint16) *Tunnels {
 // Decode is the package's Decode with t's ports for VXLAN and Geneve; a nil
 // t looks into no tunnel at all.
 func (t *Tunnels) Decode(hatype uint16, vlanTCI uint16, data []byte, p *Packet) error {
-	*p = Packet{HAType: hatype, VLAN: vlanTCI & 0x0fff, tunnels: t}
+	*p = Packet{HAType: hatype, VLAN: vlanTCI & 0x0fff, tunnels: t, base: cap(data)}
 	err := p.decode(data)
-	p.tunnels = nil
+	p.tunnels, p.base = nil, 0
 	return err
 }
 
@@ -177,7 +177,7 @@ func (p *Packet) decap(seg []byte, v6 bool) bool {
 		return false
 	}
 	in := seg[off:]
-	q := Packet{HAType: p.HAType}
+	q := Packet{HAType: p.HAType, base: p.base}
 	var err error
 	switch inner {
 	case 0:

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -234,4 +235,47 @@ func TestTunnelPorts(t *testing.T) {
 			t.Errorf("%s: %v encap %v proto %d dport %d", tc.name, err, p.Encap, p.Proto, p.DstPort)
 		}
 	}
+}
+
+// TestPayloadOffset: PayloadOff and PayloadHead point at the TCP or UDP
+// payload, in plain frames and inside tunnels.
+func TestPayloadOffset(t *testing.T) {
+	check := func(name string, ha uint16, frame []byte, want []byte) {
+		t.Helper()
+		var p Packet
+		if err := Decode(ha, 0, frame, &p); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if p.PayloadOff <= 0 || p.PayloadOff+len(want) > len(frame) || string(frame[p.PayloadOff:p.PayloadOff+len(want)]) != string(want) {
+			t.Errorf("%s: payload at %d, want %q there", name, p.PayloadOff, want)
+		}
+		if !p.HasPayloadHead || p.PayloadHead != be64(want) {
+			t.Errorf("%s: head %#x (%v), want %#x", name, p.PayloadHead, p.HasPayloadHead, be64(want))
+		}
+	}
+	for _, l4 := range []l4kind{tcp, udp} {
+		for _, s := range []spec{base4(l4), base6(l4), base4(l4).with(func(s *spec) { s.tags = []uint16{7} })} {
+			ha, _, frame := s.frame(t)
+			check(fmt.Sprintf("l4 %d v6 %v tags %v", l4, s.v6, s.tags), ha, frame, s.payload)
+		}
+	}
+	// Inside VXLAN: the inner packet's payload, at its place in the outer frame.
+	ts := tunnelSpecs()[0]
+	is := ts.innerSpec()
+	is.l4 = udp
+	_, _, inner := is.frame(t)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 1, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 1, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 63, Protocol: layers.IPProtocolUDP, SrcIP: underlay4a.AsSlice(), DstIP: underlay4b.AsSlice()}
+	u := &layers.UDP{SrcPort: 1, DstPort: 4789}
+	u.SetNetworkLayerForChecksum(ip)
+	outer := serialize(t, true, eth, ip, u, &layers.VXLAN{ValidIDFlag: true, VNI: 1}, gopacket.Payload(inner))
+	check("vxlan", arphrdEther, outer, is.payload)
+}
+
+func be64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b[:8] {
+		v = v<<8 | uint64(c)
+	}
+	return v
 }
