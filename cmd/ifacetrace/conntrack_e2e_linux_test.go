@@ -23,16 +23,10 @@ func TestConntrackConfirmsNAT(t *testing.T) {
 	warmARP(t, l)
 	dir := t.TempDir()
 	js := filepath.Join(dir, "x.jsonl")
-	args := []string{"-o", js}
-	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
-		args = append(args, "--netns", l.NS(r))
-	}
-	it := ifacetrace(t, l.Lab, lab.Host, args...)
+	it := captureNAT(t, l, "-o", js)
 	ping(t, l.Lab, lab.Container, lab.OutsideIP, 3, "0.05")
 	time.Sleep(200 * time.Millisecond)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 	if strings.Contains(it.stderr.String(), "conntrack") {
 		t.Errorf("warnings about conntrack:\n%s", it.stderr.String())
 	}

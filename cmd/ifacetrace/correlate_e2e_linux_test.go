@@ -184,9 +184,7 @@ func TestTracesAcrossNamespaces(t *testing.T) {
 	// one a second, until the neighbour entry fails after three.
 	startProc(t, "ping 10.200.1.99", l.Command(lab.Container, "ping", "-n", "-c", "1", "-w", "4", "10.200.1.99"), nil).wait(t, 10*time.Second)
 	time.Sleep(200 * time.Millisecond)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 
 	traces, flows := readJSONL(t, js)
 	request, reply := natPaths(l)
@@ -310,11 +308,7 @@ func TestNeverMerges(t *testing.T) {
 	l.IP("-n", l.NS(lab.Outside), "-6", "route", "add", "fd00:200:1::/64", "via", lab.UplinkIP6)
 	dir := t.TempDir()
 	js := filepath.Join(dir, "x.jsonl")
-	args := []string{"-o", js}
-	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
-		args = append(args, "--netns", l.NS(r))
-	}
-	it := ifacetrace(t, l.Lab, lab.Host, args...)
+	it := captureNAT(t, l, "-o", js)
 
 	payloads := make([][]byte, 120)
 	for i := range payloads {
@@ -324,9 +318,7 @@ func TestNeverMerges(t *testing.T) {
 	l.SendUDP(lab.Outside, lab.ContainerIP6, 9999, 0, payloads...)
 	sent := tcpTransfer(t, l, 400_000)
 	time.Sleep(200 * time.Millisecond)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 	dropped := 0
 	for _, line := range strings.Split(l.Exec(lab.Host, "ip6tables", "-L", "FORWARD", "-v", "-n", "-x"), "\n") {
 		if f := strings.Fields(line); len(f) > 2 && f[2] == "DROP" {
@@ -382,10 +374,27 @@ func TestNeverMerges(t *testing.T) {
 // that left eth0, and returns that count.
 func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 	t.Helper()
+	pcap := filepath.Join(t.TempDir(), "c.pcap")
+	td := startTcpdump(t, l.Lab, lab.Container, "-i", "eth0", "-Q", "out", "-s", "128", "-w", pcap, "tcp")
+	tcpStream(t, l, "tcp6", "["+lab.OutsideIP6+"]:8080", n, 1000)
+	time.Sleep(300 * time.Millisecond)
+	td.interrupt(t)
+	out := fields(t, pcap, "", "frame.number")
+	if len(out) == 0 {
+		t.Fatal("tcpdump saw no segment")
+	}
+	return len(out)
+}
+
+// tcpStream sends n bytes over TCP (network "tcp4" or "tcp6") from the
+// container to a server it starts at addr in the outside namespace, in
+// writes of chunk bytes, and fails t unless the server received them all.
+func tcpStream(t *testing.T, l *lab.NAT, network, addr string, n, chunk int) {
+	t.Helper()
 	var ln net.Listener
 	if err := netns.Do(l.Path(lab.Outside), func() error {
 		var err error
-		ln, err = net.Listen("tcp6", "["+lab.OutsideIP6+"]:8080")
+		ln, err = net.Listen(network, addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -401,7 +410,7 @@ func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(20 * time.Second))
 		total := 0
-		buf := make([]byte, 64<<10)
+		buf := make([]byte, 256<<10)
 		for {
 			k, err := conn.Read(buf)
 			total += k
@@ -411,20 +420,18 @@ func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 		}
 		got <- total
 	}()
-	pcap := filepath.Join(t.TempDir(), "c.pcap")
-	td := startTcpdump(t, l.Lab, lab.Container, "-i", "eth0", "-Q", "out", "-s", "128", "-w", pcap, "tcp")
 	err := netns.Do(l.Path(lab.Container), func() error {
-		conn, err := net.DialTimeout("tcp6", "["+lab.OutsideIP6+"]:8080", 5*time.Second)
+		conn, err := net.DialTimeout(network, addr, 5*time.Second)
 		if err != nil {
 			return err
 		}
 		conn.SetDeadline(time.Now().Add(20 * time.Second))
-		chunk := make([]byte, 1000)
-		for sent := 0; sent < n; sent += len(chunk) {
-			for i := range chunk {
-				chunk[i] = byte(sent/1000 + i)
+		buf := make([]byte, chunk)
+		for sent := 0; sent < n; sent += len(buf) {
+			for i := range buf {
+				buf[i] = byte(sent/chunk + i)
 			}
-			if _, err := conn.Write(chunk); err != nil {
+			if _, err := conn.Write(buf); err != nil {
 				return err
 			}
 		}
@@ -436,13 +443,6 @@ func tcpTransfer(t *testing.T, l *lab.NAT, n int) int {
 	if total := <-got; total != n {
 		t.Fatalf("server received %d bytes, want %d", total, n)
 	}
-	time.Sleep(300 * time.Millisecond)
-	td.interrupt(t)
-	out := fields(t, pcap, "", "frame.number")
-	if len(out) == 0 {
-		t.Fatal("tcpdump saw no segment")
-	}
-	return len(out)
 }
 
 // TestDedupAndSelectors: namespaces chosen by pid:N, by path and by name
@@ -461,9 +461,7 @@ func TestDedupAndSelectors(t *testing.T) {
 		"--netns", "pid:"+strconv.Itoa(sleeper.cmd.Process.Pid), "--netns", l.Path(lab.Host), "--netns", l.NS(lab.Outside))
 	// 1000-byte echoes: longer than what a trimmed copy keeps.
 	bounded(t, l.Lab, lab.Container, 15*time.Second, "ping", "-n", "-q", "-c", "3", "-i", "0.05", "-s", "1000", "-w", "5", lab.OutsideIP)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 	rows := fields(t, pc, "(icmp.type == 0 || icmp.type == 8) && !(icmp.type == 3)", "frame.interface_name", "icmp.type", "frame.comment", "frame.packet_id", "frame.cap_len", "frame.len")
 	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
 	if len(rows) != 6 {

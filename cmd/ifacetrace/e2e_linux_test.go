@@ -191,6 +191,25 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 }
 
 // interrupt sends SIGINT to p and returns its exit code.
+// captureNAT starts ifacetrace in the NAT lab's host namespace capturing
+// its three namespaces, with args (outputs, plugins; a filter last).
+func captureNAT(t *testing.T, l *lab.NAT, args ...string) *proc {
+	t.Helper()
+	var all []string
+	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
+		all = append(all, "--netns", l.NS(r))
+	}
+	return ifacetrace(t, l.Lab, lab.Host, append(all, args...)...)
+}
+
+// finish interrupts ifacetrace and fails t unless it exits 0.
+func (p *proc) finish(t *testing.T) {
+	t.Helper()
+	if code := p.interrupt(t); code != 0 {
+		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, p.stderr.String())
+	}
+}
+
 func (p *proc) interrupt(t *testing.T) int {
 	t.Helper()
 	return p.stop(t, os.Interrupt)

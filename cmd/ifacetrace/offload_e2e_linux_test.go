@@ -34,16 +34,10 @@ func TestSegmentedOnUplink(t *testing.T) {
 	warmARP(t, l)
 	dir := t.TempDir()
 	pc, js := filepath.Join(dir, "x.pcapng"), filepath.Join(dir, "x.jsonl")
-	args := []string{"-o", pc, "-o", js}
-	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
-		args = append(args, "--netns", l.NS(r))
-	}
-	it := ifacetrace(t, l.Lab, lab.Host, args...)
-	tcpBulk4(t, l, 4<<20)
+	it := captureNAT(t, l, "-o", pc, "-o", js)
+	tcpStream(t, l, "tcp4", lab.OutsideIP+":8080", 4<<20, 64<<10)
 	time.Sleep(200 * time.Millisecond)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 
 	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
 	traces, _ := readJSONL(t, js)
@@ -113,64 +107,6 @@ func TestSegmentedOnUplink(t *testing.T) {
 	}
 }
 
-// tcpBulk4 sends n bytes over TCP/IPv4 from the container to a server in
-// the outside namespace, in 64 KB writes.
-func tcpBulk4(t *testing.T, l *lab.NAT, n int) {
-	t.Helper()
-	var ln net.Listener
-	if err := netns.Do(l.Path(lab.Outside), func() error {
-		var err error
-		ln, err = net.Listen("tcp4", lab.OutsideIP+":8080")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan int, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(20 * time.Second))
-		total := 0
-		buf := make([]byte, 256<<10)
-		for {
-			k, err := conn.Read(buf)
-			total += k
-			if err != nil {
-				break
-			}
-		}
-		got <- total
-	}()
-	err := netns.Do(l.Path(lab.Container), func() error {
-		conn, err := net.DialTimeout("tcp4", lab.OutsideIP+":8080", 5*time.Second)
-		if err != nil {
-			return err
-		}
-		conn.SetDeadline(time.Now().Add(20 * time.Second))
-		chunk := make([]byte, 64<<10)
-		for sent := 0; sent < n; sent += len(chunk) {
-			for i := range chunk {
-				chunk[i] = byte(sent/len(chunk) + i*13)
-			}
-			if _, err := conn.Write(chunk); err != nil {
-				return err
-			}
-		}
-		return conn.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if total := <-got; total != n {
-		t.Fatalf("server received %d bytes, want %d", total, n)
-	}
-}
-
 // TestUDPGSOSegmentedOnUplink: the container sends UDP datagrams of 3500
 // bytes with UDP_SEGMENT 1000 (one datagram to the stack, four on the
 // wire); the uplink has tx-udp-segmentation off, so the kernel cuts them
@@ -183,11 +119,7 @@ func TestUDPGSOSegmentedOnUplink(t *testing.T) {
 	warmARP(t, l)
 	dir := t.TempDir()
 	pc, js := filepath.Join(dir, "x.pcapng"), filepath.Join(dir, "x.jsonl")
-	args := []string{"-o", pc, "-o", js}
-	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
-		args = append(args, "--netns", l.NS(r))
-	}
-	it := ifacetrace(t, l.Lab, lab.Host, args...)
+	it := captureNAT(t, l, "-o", pc, "-o", js)
 	const sent = 20
 	err := netns.Do(l.Path(lab.Container), func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -215,9 +147,7 @@ func TestUDPGSOSegmentedOnUplink(t *testing.T) {
 		t.Fatalf("send with UDP_SEGMENT: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 
 	c, o := l.NS(lab.Container)+"/eth0", l.NS(lab.Outside)+"/eth0"
 	want := c + " out → veth-c in → br0 in → up0 out ×4 → " + o + " in ×4"

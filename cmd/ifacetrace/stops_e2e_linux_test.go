@@ -28,11 +28,7 @@ func TestWhereItStopped(t *testing.T) {
 	}
 	dir := t.TempDir()
 	js := filepath.Join(dir, "x.jsonl")
-	args := []string{"-o", js}
-	for _, r := range []string{lab.Container, lab.Host, lab.Outside} {
-		args = append(args, "--netns", l.NS(r))
-	}
-	it := ifacetrace(t, l.Lab, lab.Host, args...)
+	it := captureNAT(t, l, "-o", js)
 	payloads := make([][]byte, 5)
 	for i := range payloads {
 		payloads[i] = []byte(udpPayload(i))
@@ -41,9 +37,7 @@ func TestWhereItStopped(t *testing.T) {
 	l.SendUDP(lab.Container, "10.200.99.9", 9996, 10*time.Millisecond, payloads[:3]...)
 	ping(t, l.Lab, lab.Container, lab.OutsideIP, 5, "0.05")
 	time.Sleep(200 * time.Millisecond)
-	if code := it.interrupt(t); code != 0 {
-		t.Fatalf("ifacetrace: exit %d\nstderr:\n%s", code, it.stderr.String())
-	}
+	it.finish(t)
 
 	traces, flows := readJSONL(t, js)
 	const dropped = "stopped after br0 in; expected next: up0 out"

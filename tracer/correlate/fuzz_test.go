@@ -47,37 +47,53 @@ func FuzzCorrelator(f *testing.F) {
 				c.Advance(wall)
 			}
 		}
-		c.Flush()
-		buf, n, traces := c.Drain(nil)
-		if n != added {
-			t.Fatalf("%d sightings out, %d in", n, added)
-		}
-		ids := map[uint64]*Trace{}
-		for _, tr := range traces {
-			ids[tr.ID] = tr
-		}
-		r := record.NewReader(buf)
-		for {
-			var h record.Header
-			_, ok, err := r.Next(&h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ok {
-				break
-			}
-			tr := ids[h.TraceID]
-			if tr == nil || int(h.Hops) != len(tr.Hops) || h.Hop == 0 || int(h.Hop) > len(tr.Hops) {
-				t.Fatalf("record trace %d hop %d/%d does not match its trace %+v", h.TraceID, h.Hop, h.Hops, tr)
-			}
-			if hop := tr.Hops[h.Hop-1]; hop.Iface != h.Iface || hop.Dir != h.Dir || hop.TimeNanos != h.TimeNanos {
-				t.Fatalf("record (%d %v %d) is not hop %d of its trace (%+v)", h.Iface, h.Dir, h.TimeNanos, h.Hop, hop)
-			}
-		}
-		if st := c.Stats(); st.Open != 0 || st.Pending != 0 {
-			t.Fatalf("after Flush and Drain: %+v", st)
-		}
+		checkDrained(t, c, added)
 	})
+}
+
+// checkDrained flushes c and wants every one of the added sightings back
+// exactly once, as the hop of its trace that its record says, one trace
+// per id, and nothing left open.
+func checkDrained(t *testing.T, c *Correlator, added int) {
+	t.Helper()
+	c.Flush()
+	buf, n, traces := c.Drain(nil)
+	if n != added {
+		t.Fatalf("%d sightings out, %d in", n, added)
+	}
+	ids := map[uint64]*Trace{}
+	hops := 0
+	for _, tr := range traces {
+		if ids[tr.ID] != nil {
+			t.Fatalf("trace id %d twice", tr.ID)
+		}
+		ids[tr.ID] = tr
+		hops += len(tr.Hops)
+	}
+	if hops != added {
+		t.Fatalf("%d hops in traces, %d sightings", hops, added)
+	}
+	r := record.NewReader(buf)
+	for {
+		var h record.Header
+		_, ok, err := r.Next(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		tr := ids[h.TraceID]
+		if tr == nil || int(h.Hops) != len(tr.Hops) || h.Hop == 0 || int(h.Hop) > len(tr.Hops) {
+			t.Fatalf("record trace %d hop %d/%d does not match its trace %+v", h.TraceID, h.Hop, h.Hops, tr)
+		}
+		if hop := tr.Hops[h.Hop-1]; hop.Iface != h.Iface || hop.Dir != h.Dir || hop.TimeNanos != h.TimeNanos {
+			t.Fatalf("record (%d %v %d) is not hop %d of its trace (%+v)", h.Iface, h.Dir, h.TimeNanos, h.Hop, hop)
+		}
+	}
+	if st := c.Stats(); st.Open != 0 || st.Pending != 0 {
+		t.Fatalf("after Flush and Drain: %+v", st)
+	}
 }
 
 // BenchmarkCorrelate measures sightings per second through merge, decode,

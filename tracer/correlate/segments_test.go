@@ -164,74 +164,35 @@ var segFrames = map[[3]uint8][]byte{} // built once: gopacket is slow
 
 func fuzzSegmentsBody(t *testing.T, script []byte) {
 	frames := segFrames
-	{
-		c := New(Config{MaxTraces: 16, Window: time.Millisecond, Lag: time.Millisecond})
-		at := t0
-		added := 0
-		for ; len(script) >= 4; script = script[4:] {
-			dev, seq, size := script[0]%4, script[1]%8, script[2]%4
-			key := [3]uint8{seq, size, script[3] % 3}
-			data, ok := frames[key]
-			if !ok {
-				switch key[2] {
-				case 0:
-					data = bulkSeg(t, "10.200.1.2", uint16(seq), 1000+500*uint32(seq), 500<<size, false)
-				case 1:
-					data = bulkSeg(t, "10.200.2.1", uint16(seq), 1000+500*uint32(seq), 500<<size, true)
-				case 2: // pieces of large UDP datagrams
-					data = udpDatagram(t, "10.200.1.2", 5000, uint16(seq), 500*int(seq), 500<<size)
-				}
-				frames[key] = data
+	c := New(Config{MaxTraces: 16, Window: time.Millisecond, Lag: time.Millisecond})
+	at := t0
+	added := 0
+	for ; len(script) >= 4; script = script[4:] {
+		dev, seq, size := script[0]%4, script[1]%8, script[2]%4
+		key := [3]uint8{seq, size, script[3] % 3}
+		data, ok := frames[key]
+		if !ok {
+			switch key[2] {
+			case 0:
+				data = bulkSeg(t, "10.200.1.2", uint16(seq), 1000+500*uint32(seq), 500<<size, false)
+			case 1:
+				data = bulkSeg(t, "10.200.2.1", uint16(seq), 1000+500*uint32(seq), 500<<size, true)
+			case 2: // pieces of large UDP datagrams
+				data = udpDatagram(t, "10.200.1.2", 5000, uint16(seq), 500*int(seq), 500<<size)
 			}
-			at += int64(script[3]) * 3 * us
-			h := record.Header{Iface: uint32(dev), Dir: record.Direction(1 + dev%2), TimeNanos: at, HAType: arphrdEther, OrigLen: uint32(len(data))}
-			if err := c.Add(int(dev%2), record.Append(nil, h, data), at); err != nil {
-				t.Fatal(err)
-			}
-			added++
-			if script[3]%3 == 0 {
-				c.Advance(at)
-			}
+			frames[key] = data
 		}
-		c.Flush()
-		buf, n, traces := c.Drain(nil)
-		if n != added {
-			t.Fatalf("%d sightings out, %d in", n, added)
+		at += int64(script[3]) * 3 * us
+		h := record.Header{Iface: uint32(dev), Dir: record.Direction(1 + dev%2), TimeNanos: at, HAType: arphrdEther, OrigLen: uint32(len(data))}
+		if err := c.Add(int(dev%2), record.Append(nil, h, data), at); err != nil {
+			t.Fatal(err)
 		}
-		ids := map[uint64]*Trace{}
-		hops := 0
-		for _, tr := range traces {
-			if ids[tr.ID] != nil {
-				t.Fatalf("trace id %d twice", tr.ID)
-			}
-			ids[tr.ID] = tr
-			hops += len(tr.Hops)
-		}
-		if hops != added {
-			t.Fatalf("%d hops in traces, %d sightings", hops, added)
-		}
-		r := record.NewReader(buf)
-		for {
-			var h record.Header
-			_, ok, err := r.Next(&h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ok {
-				break
-			}
-			tr := ids[h.TraceID]
-			if tr == nil || int(h.Hops) != len(tr.Hops) || h.Hop == 0 || int(h.Hop) > len(tr.Hops) {
-				t.Fatalf("record trace %d hop %d/%d does not match its trace", h.TraceID, h.Hop, h.Hops)
-			}
-			if hop := tr.Hops[h.Hop-1]; hop.Iface != h.Iface || hop.TimeNanos != h.TimeNanos {
-				t.Fatalf("record (%d %d) is not hop %d of its trace (%+v)", h.Iface, h.TimeNanos, h.Hop, hop)
-			}
-		}
-		if st := c.Stats(); st.Open != 0 || st.Pending != 0 {
-			t.Fatalf("after Flush and Drain: %+v", st)
+		added++
+		if script[3]%3 == 0 {
+			c.Advance(at)
 		}
 	}
+	checkDrained(t, c, added)
 }
 
 // udpDatagram is a UDP datagram whose payload is bytes [off, off+n) of a
