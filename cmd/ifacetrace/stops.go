@@ -6,11 +6,10 @@ import (
 	"net/netip"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
+	"github.com/ifacetrace/ifacetrace/tracer/fib"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
@@ -174,9 +173,9 @@ func (s *stops) next(d *tracer.Device, h *correlate.Hop, src, dst netip.Addr) (w
 		return "", true
 	case r.Err != nil:
 		return "the kernel has no route: " + errText(r.Err), true
-	case r.Type == unix.RTN_LOCAL:
+	case fib.Type(r.Type) == fib.Local:
 		return "", true
-	case r.Type == unix.RTN_BLACKHOLE:
+	case fib.Type(r.Type) == fib.Blackhole:
 		return "the kernel's route is a blackhole", true
 	}
 	id, ok := s.byKey[topology.Key{NetNS: d.NetNS, Ifindex: int32(r.Oif)}]
