@@ -105,20 +105,9 @@ func (w *ctWatch) ensure(id netns.ID, name string) {
 }
 
 func (w *ctWatch) follow(id netns.ID, name string) {
-	path := ""
-	if id != w.own {
-		all, err := netns.All()
-		if err != nil {
-			return
-		}
-		for _, e := range all {
-			if e.ID == id {
-				path = e.Path
-			}
-		}
-		if path == "" {
-			return
-		}
+	path, err := namespacePath(w.own, id)
+	if err != nil {
+		return
 	}
 	t := conntrack.NewTable(0)
 	ctx, cancel := context.WithCancel(w.ctx)

@@ -64,22 +64,18 @@ func (d *digest) local(ns uint64, a netip.Addr) bool { return d.addrs[ns][a] }
 
 // transit accounts the times between the hops of a complete trace.
 func (d *digest) transit(tr *correlate.Trace) {
-	if tr.Segments > 0 {
-		return
-	}
-	for k := 1; k < len(tr.Hops); k++ {
-		a, b := &tr.Hops[k-1], &tr.Hops[k]
-		key := [2]flow.Step{{Iface: a.Iface, Dir: a.Dir}, {Iface: b.Iface, Dir: b.Dir}}
+	flow.HopPairs(tr, func(from, to flow.Step, ns int64) {
+		key := [2]flow.Step{from, to}
 		h := d.hops[key]
 		if h == nil {
 			if len(d.hops) >= maxDistinct {
-				continue
+				return
 			}
-			h = &flow.HopTimes{From: key[0], To: key[1]}
+			h = &flow.HopTimes{From: from, To: to}
 			d.hops[key] = h
 		}
-		h.Add(b.TimeNanos - a.TimeNanos)
-	}
+		h.Add(ns)
+	})
 }
 
 // trace accounts one packet; path is its path as text, stopped where it

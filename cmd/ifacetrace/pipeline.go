@@ -158,7 +158,7 @@ func (p *pipeline) emit(now int64, final bool) {
 		p.devices = nil
 		for _, tr := range traces {
 			id, evicted := p.flows.Add(tr)
-			stopped, known := p.stops.explain(tr)
+			stopped, known := p.stops.explain(tr, now)
 			if stopped == "" && known {
 				p.flows.Transit(id, tr)
 				p.digest.transit(tr)

@@ -64,9 +64,9 @@ func (r *routing) ensure(id netns.ID, name string) {
 		return
 	}
 	what := nameOr(name, id)
-	path, err := r.pathOf(id)
+	path, err := namespacePath(r.own, id)
 	if err != nil {
-		r.warn(err)
+		r.warn(fmt.Errorf("routing of %s: %w", what, err))
 		return
 	}
 	rd, err := topology.Open(path)
@@ -94,8 +94,11 @@ func nameOr(name string, id netns.ID) string {
 	return id.String()
 }
 
-func (r *routing) pathOf(id netns.ID) (string, error) {
-	if id == r.own {
+// namespacePath is the file of namespace id for topology.Open and
+// conntrack.Watch: "" for own, the caller's, else a /run/netns or /proc
+// path that names it now.
+func namespacePath(own, id netns.ID) (string, error) {
+	if id == own {
 		return "", nil
 	}
 	all, err := netns.All()
@@ -107,7 +110,7 @@ func (r *routing) pathOf(id netns.ID) (string, error) {
 			return e.Path, nil
 		}
 	}
-	return "", fmt.Errorf("routing of %s: the namespace is gone", id)
+	return "", fmt.Errorf("namespace %s is gone", id)
 }
 
 func (r *routing) read(ctx context.Context, rd *topology.Reader, id netns.ID, name string) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
@@ -48,7 +49,7 @@ type stops struct {
 
 type stopAnswer struct {
 	why string
-	at  time.Time
+	at  int64 // wall time, ns
 }
 
 // stopTTL is how long an answer is kept: a route or a firewall rule
@@ -89,7 +90,8 @@ func (s *stops) nsOf(id uint32) (netns.ID, bool) {
 // kernel's reason) for a trace that ended inside the host, "" for one that
 // did not; known is false when that could not be told now (route lookups
 // rationed).
-func (s *stops) explain(tr *correlate.Trace) (why string, known bool) {
+// now is the delivery's wall time, ns, for the age of cached answers.
+func (s *stops) explain(tr *correlate.Trace, now int64) (why string, known bool) {
 	if !tr.Decoded || len(tr.Hops) == 0 {
 		return "", true
 	}
@@ -103,8 +105,7 @@ func (s *stops) explain(tr *correlate.Trace) (why string, known bool) {
 		return "", true
 	}
 	k := stopKey{iface: last.Iface, dir: last.Dir, src: src, dst: dst}
-	now := time.Now()
-	if a, ok := s.cache[k]; ok && now.Sub(a.at) < stopTTL {
+	if a, ok := s.cache[k]; ok && now-a.at < int64(stopTTL) {
 		return a.why, true
 	}
 	why, final := s.next(d, last, src, dst)
@@ -201,17 +202,12 @@ func (s *stops) ration() bool {
 // came in on d.
 func (s *stops) routeGet(d *tracer.Device, src, dst netip.Addr) (topology.KernelRoute, error) {
 	path, ok := s.paths[d.NetNS]
-	if !ok && d.NetNS != s.own {
-		all, err := netns.All()
-		if err != nil {
+	if !ok {
+		var err error
+		if path, err = namespacePath(s.own, d.NetNS); err != nil {
 			return topology.KernelRoute{}, err
 		}
-		for _, e := range all {
-			s.paths[e.ID] = e.Path
-		}
-		if path, ok = s.paths[d.NetNS]; !ok {
-			return topology.KernelRoute{}, errors.New("namespace gone")
-		}
+		s.paths[d.NetNS] = path
 	}
 	rd, err := topology.Open(path)
 	if err != nil {
@@ -225,14 +221,14 @@ func (s *stops) routeGet(d *tracer.Device, src, dst netip.Addr) (topology.Kernel
 
 // errText names a route lookup's errno as ip(8) does.
 func errText(err error) string {
-	switch err.Error() {
-	case "network is unreachable":
+	switch {
+	case errors.Is(err, syscall.ENETUNREACH):
 		return "network unreachable (no route, or an unreachable route)"
-	case "no route to host":
+	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "host unreachable"
-	case "permission denied":
+	case errors.Is(err, syscall.EACCES):
 		return "prohibited (a prohibit route or rule)"
-	case "invalid argument":
+	case errors.Is(err, syscall.EINVAL):
 		return "invalid source for this input interface (reverse-path filter, martian)"
 	}
 	return err.Error()

@@ -70,20 +70,31 @@ func (h *HopTimes) Median() int64 {
 // are pieces, are left out.
 func (t *Table) Transit(id uint64, tr *correlate.Trace) {
 	f := t.flows[id]
-	if f == nil || tr.Segments > 0 || len(tr.Hops) < 2 {
+	if f == nil {
 		return
 	}
-	for k := 1; k < len(tr.Hops); k++ {
-		a, b := &tr.Hops[k-1], &tr.Hops[k]
-		from, to := Step{a.Iface, a.Dir}, Step{b.Iface, b.Dir}
+	HopPairs(tr, func(from, to Step, ns int64) {
 		i := slices.IndexFunc(f.HopTimes, func(h HopTimes) bool { return h.From == from && h.To == to })
 		if i < 0 {
 			if len(f.HopTimes) >= maxHopPairs {
-				continue
+				return
 			}
 			f.HopTimes = append(f.HopTimes, HopTimes{From: from, To: to, rng: uint64(from.Iface)<<40 | uint64(to.Iface)<<8 | 1})
 			i = len(f.HopTimes) - 1
 		}
-		f.HopTimes[i].Add(b.TimeNanos - a.TimeNanos)
+		f.HopTimes[i].Add(ns)
+	})
+}
+
+// HopPairs calls f with each pair of consecutive hops of tr and the time
+// between them; not for a segmented or coalesced packet, whose hops are
+// pieces.
+func HopPairs(tr *correlate.Trace, f func(from, to Step, ns int64)) {
+	if tr.Segments > 0 {
+		return
+	}
+	for k := 1; k < len(tr.Hops); k++ {
+		a, b := &tr.Hops[k-1], &tr.Hops[k]
+		f(Step{a.Iface, a.Dir}, Step{b.Iface, b.Dir}, b.TimeNanos-a.TimeNanos)
 	}
 }
