@@ -34,8 +34,9 @@ type Options struct {
 	Spool    int64
 	SpoolDir string
 	// NormalPriority delivers at the priority of the rest of the process.
-	// By default delivery (correlation and output) runs on a thread at
-	// nice 19: when the host is busy, it yields the CPU while the readers
+	// By default Run puts everything but the readers in the background
+	// (SCHED_IDLE, package tracer/sched): when the host is busy, delivery
+	// (correlation and output) takes only spare CPU time while the readers
 	// keep the rings drained into the backlog.
 	NormalPriority bool
 }
@@ -83,7 +84,7 @@ type Plan struct {
 	FilterExpr  string
 	Spool       int64 // bytes; 0: no spool
 	SpoolDir    string
-	Idle        bool // deliver on a nice-19 thread
+	Idle        bool // deliver in the background (tracer/sched)
 
 	backlogMem int // record bytes the backlog keeps in memory; 0: backlogMemory
 }

@@ -5,16 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/afpacket"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/sched"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
@@ -37,6 +37,8 @@ type Session struct {
 	watchErr atomic.Pointer[error]
 
 	trimWindow int64 // > 0: readers trim later copies (TrimLaterCopies)
+
+	background atomic.Bool // Run put the process in the background: readers come forward
 
 	// Set by Run.
 	wg      sync.WaitGroup
@@ -215,8 +217,30 @@ func (s *Session) Devices() []Device {
 // Run reads the sockets and delivers batches to sink until ctx ends, the
 // plan's count or duration is reached, or sink fails. Frames captured before
 // the stop are delivered; the sockets are closed when Run returns.
+//
+// With Plan.Idle, Run puts the whole process in the background for its
+// duration (package tracer/sched): every thread at SCHED_IDLE but the
+// readers'. Without CAP_SYS_NICE it falls back to delivering on one thread
+// at nice 19.
+//
+// Environment: IFACETRACE_SCHED=nice forces that fallback, for comparing
+// the two (docs/benchmarks.md).
 func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	if !s.plan.Idle {
+		return s.run(ctx, sink)
+	}
+	s.mu.Lock()
+	n := s.nsocks
+	s.mu.Unlock()
+	restore, err := sched.Background(n + 1)
+	if os.Getenv("IFACETRACE_SCHED") == "nice" && err == nil {
+		restore()
+		err = errors.New("IFACETRACE_SCHED=nice")
+	}
+	if err == nil {
+		defer restore()
+		s.background.Store(true)
+		defer s.background.Store(false)
 		return s.run(ctx, sink)
 	}
 	type result struct {
@@ -226,9 +250,9 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	done := make(chan result)
 	go func() {
 		// The thread stays locked: it ends with this goroutine, and its
-		// scheduling policy with it.
+		// priority with it.
 		runtime.LockOSThread()
-		idleThread()
+		sched.Nice()
 		st, err := s.run(ctx, sink)
 		done <- result{st, err}
 	}()
@@ -394,6 +418,15 @@ func (s *Session) start(sp *space) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if s.background.Load() {
+				// The readers stay at normal priority: they keep the
+				// rings drained however busy the host. The thread ends
+				// with this goroutine.
+				if err := sched.Foreground(); err != nil {
+					err = fmt.Errorf("reader for %s stays in the background: %w", so.plan.Device, err)
+					s.watchErr.Store(&err)
+				}
+			}
 			if err := s.read(so); err != nil {
 				err = fmt.Errorf("capture on %s stopped: %w", so.plan.Device, err)
 				s.watchErr.Store(&err)
@@ -506,6 +539,9 @@ func (s *Session) addSpace(e netns.Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.stopped {
+		if s.background.Load() {
+			sched.Spare(len(sp.socks)) // a P for each new reader
+		}
 		s.start(sp)
 	}
 }
@@ -716,14 +752,4 @@ func (sp *space) closeTopo() {
 			sp.topo.Close()
 		}
 	})
-}
-
-// idleThread lowers the calling thread's priority to nice 19: it then gets
-// a sliver of a CPU that something else wants, and all of an idle one.
-// (Nice rather than SCHED_IDLE: a starved thread that holds one of the Go
-// scheduler's Ps delays every stop-the-world pause, and with them the
-// readers; at nice 19 it still runs every few milliseconds.) Best effort:
-// without it delivery runs at normal priority.
-func idleThread() {
-	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 }

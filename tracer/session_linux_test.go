@@ -11,6 +11,7 @@ import (
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
+	"github.com/ifacetrace/ifacetrace/tracer/sched"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
@@ -317,4 +318,63 @@ func TestSessionBacklog(t *testing.T) {
 			t.Errorf("no kernel drops without a spool: the burst did not overrun the ring, so the spool case proves nothing")
 		}
 	})
+}
+
+// TestRunInBackground: while a session runs with the default plan, every
+// thread of the process is at SCHED_IDLE but the readers', one per socket,
+// delivery included; afterwards all are back where they were.
+func TestRunInBackground(t *testing.T) {
+	l := lab.NewPair(t)
+	before := sched.Census()
+	plan, err := NewPlan(Options{Interfaces: []string{"lo", "va"}}, []Space{labSpace(t, l, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var during map[string]int
+	var deliverer string
+	done := make(chan error)
+	go func() {
+		_, err := s.Run(ctx, SinkFunc(func(b *Batch) error {
+			if b.Count > 0 && during == nil {
+				deliverer = sched.Policy()
+				during = sched.Census()
+				cancel()
+			}
+			return nil
+		}))
+		done <- err
+	}()
+	for i := 0; i < 50 && ctx.Err() == nil; i++ {
+		l.SendUDP("a", lab.PairB, 9, 0, []byte("background"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if during == nil {
+		t.Fatal("nothing delivered")
+	}
+	t.Logf("threads before %v, during %v, delivering on %q", before, during, deliverer)
+	if deliverer != "idle" {
+		t.Errorf("delivery ran at %q, want idle", deliverer)
+	}
+	normal := 0
+	for p, n := range during {
+		if p != "idle" {
+			normal += n
+		}
+	}
+	if normal != 2 {
+		t.Errorf("%d threads at normal priority during the run, want the 2 readers: %v", normal, during)
+	}
+	after := sched.Census()
+	if after["idle"] != 0 {
+		t.Errorf("%d threads still idle after the run: %v", after["idle"], after)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ import (
 //	                        comma-separated), e.g. for profiling one
 //	IFACETRACE_BENCH_INPUT  BenchmarkOffline's input file: written there when
 //	                        missing, reused when present
+//	IFACETRACE_BENCH_EXTRA  flags of one more ifacetrace variant to run, e.g.
+//	                        "-B 4" adds "ifacetrace -B 4 -o .pcapng";
+//	                        VAR=value words set its environment instead
 
 // benchRole: the test binary re-executed inside a namespace as a traffic
 // generator or sink (init runs before TestMain, so nothing else starts).
@@ -128,6 +132,7 @@ type benchTool struct {
 	name string
 	argv func(file string) []string // nil: no capture
 	ext  string
+	env  []string // added to the tool's environment
 }
 
 var benchTools = []benchTool{
@@ -177,9 +182,26 @@ func BenchmarkVersusTcpdump(b *testing.B) {
 		}
 		results := map[string][]benchResult{}
 		tools := benchTools
+		if words := strings.Fields(os.Getenv("IFACETRACE_BENCH_EXTRA")); len(words) > 0 {
+			var env, flags []string
+			for _, w := range words {
+				if strings.Contains(w, "=") && !strings.HasPrefix(w, "-") {
+					env = append(env, w)
+				} else {
+					flags = append(flags, w)
+				}
+			}
+			tools = append(slices.Clip(tools), benchTool{
+				name: strings.TrimSpace(strings.Join(env, " ") + " ifacetrace " + strings.Join(append(flags, "-o"), " ") + " .pcapng"),
+				argv: func(f string) []string { return append(append([]string{ifacetraceBin}, flags...), "-o", f) },
+				ext:  ".pcapng",
+				env:  env,
+			})
+		}
 		if only := os.Getenv("IFACETRACE_BENCH_TOOLS"); only != "" {
+			all := tools
 			tools = nil
-			for _, t := range benchTools {
+			for _, t := range all {
 				for name := range strings.SplitSeq(only, ",") {
 					if t.name == name {
 						tools = append(tools, t)
@@ -195,7 +217,7 @@ func BenchmarkVersusTcpdump(b *testing.B) {
 				results[tool.name] = append(results[tool.name], r)
 			}
 		}
-		reportBench(b, traffic, secs, runs, results)
+		reportBench(b, traffic, secs, runs, tools, results)
 	}
 }
 
@@ -218,10 +240,15 @@ func benchRun(b *testing.B, l *lab.NAT, self, dir, traffic string, tool benchToo
 		argv := tool.argv(file)
 		ready := filepath.Join(dir, "ready")
 		os.Remove(ready)
-		if argv[0] == ifacetraceBin {
+		isIT := argv[0] == ifacetraceBin
+		if isIT {
 			argv = append(argv[:1], append([]string{"--ready-file", ready}, argv[1:]...)...)
 		}
+		if os.Getenv("PINX") != "" {
+			argv = append([]string{"taskset", "-c", "1"}, argv...)
+		}
 		capture = l.Command(lab.Host, argv...)
+		capture.Env = append(os.Environ(), tool.env...)
 		pr, pw := io.Pipe()
 		capture.Stderr = pw
 		if err := capture.Start(); err != nil {
@@ -238,7 +265,7 @@ func benchRun(b *testing.B, l *lab.NAT, self, dir, traffic string, tool benchToo
 				}
 			}
 		}()
-		waitReady(b, argv[0] == ifacetraceBin, ready, lines)
+		waitReady(b, isIT, ready, lines)
 		defer pw.Close()
 	}
 	hostBefore := devCounters(b, l, lab.Host)
@@ -326,6 +353,9 @@ func waitReady(b *testing.B, ifacetrace bool, ready string, lines <-chan string)
 // benchExec runs the test binary as a generator in role's namespace.
 func benchExec(b *testing.B, l *lab.NAT, role, self, what, addr string, secs int) int64 {
 	cmd := exec.Command("ip", "netns", "exec", l.NS(role), self)
+	if os.Getenv("PINX") != "" {
+		cmd = exec.Command("taskset", "-c", "0", "ip", "netns", "exec", l.NS(role), self)
+	}
 	cmd.Env = append(os.Environ(), benchRole+"="+what, "BENCH_ADDR="+addr, fmt.Sprintf("BENCH_SECS=%d", secs))
 	out, err := cmd.Output()
 	if err != nil {
@@ -400,7 +430,7 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func reportBench(b *testing.B, traffic string, secs, runs int, results map[string][]benchResult) {
+func reportBench(b *testing.B, traffic string, secs, runs int, tools []benchTool, results map[string][]benchResult) {
 	med := func(name string, f func(benchResult) float64) float64 {
 		var xs []float64
 		for _, r := range results[name] {
@@ -415,10 +445,7 @@ func reportBench(b *testing.B, traffic string, secs, runs int, results map[strin
 	var w strings.Builder
 	fmt.Fprintf(&w, "\n%s traffic, %d s per run, median of %d runs, tools alternating\n\n", strings.ToUpper(traffic), secs, runs)
 	fmt.Fprintf(&w, "| tool | %s | × tcpdump | copies captured / expected | × tcpdump | kernel drops | plugin batches lost | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n", unit)
-	for _, t := range benchTools {
-		if len(results[t.name]) == 0 {
-			continue // not run (IFACETRACE_BENCH_TOOLS)
-		}
+	for _, t := range tools {
 		fwd := med(t.name, func(r benchResult) float64 { return r.forwarded })
 		frac := med(t.name, func(r benchResult) float64 {
 			if r.expected == 0 {

@@ -39,8 +39,8 @@ type Spec struct {
 	Credential *syscall.Credential
 	// SHA256, when set, is the hex digest Cmd[0] must have.
 	SHA256 string
-	// Idle runs the plugin at nice 19: it yields the CPU to everything
-	// else, like the correlation that feeds it.
+	// Idle runs the plugin at SCHED_IDLE and nice 19: it takes only CPU
+	// time nothing else wants, like the correlation that feeds it.
 	Idle bool
 }
 
@@ -386,8 +386,14 @@ func (p *Plugin) start(ctx context.Context) (plugin.ClientProtocol, error) {
 			// Inherited by the process forked from this thread, which
 			// does nothing else but wait, and which ends with this
 			// goroutine (it stays locked) rather than going back to
-			// the runtime at low priority.
-			unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
+			// the runtime at low priority. SCHED_IDLE, not only nice
+			// 19: a CPU busy with nice-19 work looks busy to the
+			// kernel, which then wakes the readers on the CPU that
+			// forwards the traffic (tracer/sched says more). Best
+			// effort: nice 19 alone where SCHED_IDLE is refused.
+			tid := unix.Gettid()
+			unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0)
 		}
 		c, err := p.client.Client()
 		done <- result{c, err}
