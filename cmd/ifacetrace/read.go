@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,74 +62,40 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	pipe := newPipeline(ccfg, fcfg, out.sink, netns.ID{})
 	pipe.corr.AddSource(0, 0)
 
-	var (
-		stats    tracer.Stats
-		counts   []tracer.DeviceStats
-		buf      []byte
-		n        int
-		first    int64
-		last     int64
-		h        record.Header
-		readErr  error
-		limit    = c.Int("count")
-		filtered uint64
-	)
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		if err := pipe.corr.Add(0, buf, last); err != nil {
-			return err
-		}
-		pipe.corr.Advance(last)
-		pipe.emit(last, false)
-		buf, n = buf[:0], 0
-		return nil
-	}
-	for limit == 0 || int(stats.Sightings) < limit {
-		if err := c.Context.Err(); err != nil {
-			break
-		}
-		data, fresh, err := fr.Next(&h)
-		for _, fi := range fresh {
+	// Reading and converting the file runs on a goroutine of its own, a
+	// chunk ahead of correlation: on its own it takes a fifth of the work.
+	chunks := make(chan readChunk, 2)
+	free := make(chan []byte, 3)
+	var fs fileStats
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	go func() {
+		defer close(chunks)
+		fs = readChunks(ctx, fr, c.Int("count"), match, chunks, free)
+	}()
+	var readErr error
+	for ch := range chunks {
+		for _, fi := range ch.fresh {
 			pipe.announce(host.FileInterface(fi))
-			d := tracer.DeviceStats{Device: tracer.Device{ID: fi.ID, Device: topology.Device{Name: fi.Name}}}
-			for int(fi.ID) >= len(counts) {
-				counts = append(counts, tracer.DeviceStats{})
-			}
-			counts[fi.ID] = d
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
+		if readErr == nil && ch.n > 0 {
+			if err := pipe.corr.Add(0, ch.recs, ch.last); err != nil {
 				readErr = err
+				cancel() // the rest is read no further
+			} else {
+				pipe.corr.Advance(ch.last)
+				pipe.emit(ch.last, false)
 			}
-			break
 		}
-		if match != nil && !match(h.HAType, data) {
-			filtered++
-			continue
-		}
-		if first == 0 {
-			first = h.TimeNanos
-		}
-		last = max(last, h.TimeNanos)
-		stats.Sightings++
-		if h.Dir == record.DirOut {
-			counts[h.Iface].Out++
-		} else {
-			counts[h.Iface].In++
-		}
-		buf = record.Append(buf, h, data)
-		if n++; n == readBatch {
-			if err := flush(); err != nil {
-				readErr = err
-				break
-			}
+		select {
+		case free <- ch.recs[:0]:
+		default:
 		}
 	}
-	if err := flush(); err != nil && readErr == nil {
-		readErr = err
+	if readErr == nil {
+		readErr = fs.err
 	}
+	stats, counts, first, last, filtered := fs.stats, fs.counts, fs.first, fs.last, fs.filtered
 	stats.Devices = counts
 	st := statsToPB(stats, time.Unix(0, first), time.Unix(0, last))
 	if errors.Is(readErr, pcap.ErrTruncated) {
@@ -139,4 +106,84 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		fmt.Fprintf(ui.stderr, "ifacetrace: the filter left out %d packets\n", filtered)
 	}
 	return out.finish(pipe, stats, st, start, readErr)
+}
+
+// readChunk is a run of a file's packets as records, with the devices
+// first seen in it.
+type readChunk struct {
+	recs  []byte
+	n     int
+	last  int64 // the latest timestamp so far
+	fresh []pcap.FileInterface
+}
+
+// fileStats is what reading a file counted.
+type fileStats struct {
+	stats       tracer.Stats
+	counts      []tracer.DeviceStats
+	first, last int64
+	filtered    uint64
+	err         error
+}
+
+// readChunks reads fr into chunks of readBatch records until the file, the
+// limit (0: none) or ctx ends, leaving out what match refuses. Buffers come
+// from free when there are any.
+func readChunks(ctx context.Context, fr *pcap.FileReader, limit int, match func(uint16, []byte) bool, chunks chan<- readChunk, free <-chan []byte) fileStats {
+	var (
+		fs  fileStats
+		h   record.Header
+		cur readChunk
+	)
+	send := func() {
+		if cur.n > 0 || len(cur.fresh) > 0 {
+			cur.last = fs.last
+			chunks <- cur
+		}
+		cur = readChunk{}
+		select {
+		case cur.recs = <-free:
+		default:
+		}
+	}
+	for limit == 0 || int(fs.stats.Sightings) < limit {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		data, fresh, err := fr.Next(&h)
+		for _, fi := range fresh {
+			cur.fresh = append(cur.fresh, fi)
+			d := tracer.DeviceStats{Device: tracer.Device{ID: fi.ID, Device: topology.Device{Name: fi.Name}}}
+			for int(fi.ID) >= len(fs.counts) {
+				fs.counts = append(fs.counts, tracer.DeviceStats{})
+			}
+			fs.counts[fi.ID] = d
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fs.err = err
+			}
+			break
+		}
+		if match != nil && !match(h.HAType, data) {
+			fs.filtered++
+			continue
+		}
+		if fs.first == 0 {
+			fs.first = h.TimeNanos
+		}
+		fs.last = max(fs.last, h.TimeNanos)
+		fs.stats.Sightings++
+		if h.Dir == record.DirOut {
+			fs.counts[h.Iface].Out++
+		} else {
+			fs.counts[h.Iface].In++
+		}
+		cur.recs = record.Append(cur.recs, h, data)
+		if cur.n++; cur.n == readBatch {
+			send()
+		}
+	}
+	send()
+	return fs
 }
