@@ -321,60 +321,75 @@ func TestSessionBacklog(t *testing.T) {
 }
 
 // TestRunInBackground: while a session runs with the default plan, every
-// thread of the process is at SCHED_IDLE but the readers', one per socket,
-// delivery included; afterwards all are back where they were.
+// thread of the process is at SCHED_IDLE but the readers' (one per socket)
+// and the backlog mover's, delivery included; afterwards all are back where they were. With
+// IFACETRACE_SCHED=nice (as without CAP_SYS_NICE) delivery runs on a thread
+// at nice 19 and nothing else changes.
 func TestRunInBackground(t *testing.T) {
 	l := lab.NewPair(t)
-	before := sched.Census()
-	plan, err := NewPlan(Options{Interfaces: []string{"lo", "va"}}, []Space{labSpace(t, l, "a")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var during map[string]int
-	var deliverer string
-	done := make(chan error)
-	go func() {
-		_, err := s.Run(ctx, SinkFunc(func(b *Batch) error {
-			if b.Count > 0 && during == nil {
-				deliverer = sched.Policy()
-				during = sched.Census()
-				cancel()
-			}
-			return nil
-		}))
-		done <- err
-	}()
-	for i := 0; i < 50 && ctx.Err() == nil; i++ {
-		l.SendUDP("a", lab.PairB, 9, 0, []byte("background"))
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if during == nil {
-		t.Fatal("nothing delivered")
-	}
-	t.Logf("threads before %v, during %v, delivering on %q", before, during, deliverer)
-	if deliverer != "idle" {
-		t.Errorf("delivery ran at %q, want idle", deliverer)
-	}
-	normal := 0
-	for p, n := range during {
-		if p != "idle" {
-			normal += n
+	run := func(t *testing.T) (deliverer string, during map[string]int) {
+		plan, err := NewPlan(Options{Interfaces: []string{"lo", "va"}}, []Space{labSpace(t, l, "a")})
+		if err != nil {
+			t.Fatal(err)
 		}
+		s, err := Open(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error)
+		go func() {
+			_, err := s.Run(ctx, SinkFunc(func(b *Batch) error {
+				if b.Count > 0 && during == nil {
+					deliverer = sched.Policy()
+					during = sched.Census()
+					cancel()
+				}
+				return nil
+			}))
+			done <- err
+		}()
+		for i := 0; i < 50 && ctx.Err() == nil; i++ {
+			l.SendUDP("a", lab.PairB, 9, 0, []byte("background"))
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if during == nil {
+			t.Fatal("nothing delivered")
+		}
+		if after := sched.Census(); after["idle"] != 0 {
+			t.Errorf("%d threads still idle after the run: %v", after["idle"], after)
+		}
+		return deliverer, during
 	}
-	if normal != 2 {
-		t.Errorf("%d threads at normal priority during the run, want the 2 readers: %v", normal, during)
-	}
-	after := sched.Census()
-	if after["idle"] != 0 {
-		t.Errorf("%d threads still idle after the run: %v", after["idle"], after)
-	}
+	t.Run("background", func(t *testing.T) {
+		deliverer, during := run(t)
+		t.Logf("threads during the run %v, delivering on %q", during, deliverer)
+		if deliverer != "idle" {
+			t.Errorf("delivery ran at %q, want idle", deliverer)
+		}
+		normal := 0
+		for p, n := range during {
+			if p != "idle" {
+				normal += n
+			}
+		}
+		if normal != 3 {
+			t.Errorf("%d threads at normal priority during the run, want the 2 readers and the backlog's mover: %v", normal, during)
+		}
+	})
+	t.Run("nice", func(t *testing.T) {
+		t.Setenv("IFACETRACE_SCHED", "nice")
+		deliverer, during := run(t)
+		t.Logf("threads during the run %v, delivering on %q", during, deliverer)
+		if deliverer != "normal, nice 19" {
+			t.Errorf("delivery ran at %q, want normal, nice 19", deliverer)
+		}
+		if during["idle"] != 0 || during["normal, nice 19"] != 1 {
+			t.Errorf("threads during the run: %v, want one at nice 19 and none idle", during)
+		}
+	})
 }

@@ -41,7 +41,8 @@ import (
 //	                        missing, reused when present
 //	IFACETRACE_BENCH_EXTRA  flags of one more ifacetrace variant to run, e.g.
 //	                        "-B 4" adds "ifacetrace -B 4 -o .pcapng";
-//	                        VAR=value words set its environment instead
+//	                        VAR=value words set its environment instead;
+//	                        IFACETRACE_BENCH_EXTRA_EXT=.jsonl writes JSON
 
 // benchRole: the test binary re-executed inside a namespace as a traffic
 // generator or sink (init runs before TestMain, so nothing else starts).
@@ -191,10 +192,14 @@ func BenchmarkVersusTcpdump(b *testing.B) {
 					flags = append(flags, w)
 				}
 			}
+			ext := ".pcapng"
+			if e := os.Getenv("IFACETRACE_BENCH_EXTRA_EXT"); e != "" {
+				ext = e
+			}
 			tools = append(slices.Clip(tools), benchTool{
-				name: strings.TrimSpace(strings.Join(env, " ") + " ifacetrace " + strings.Join(append(flags, "-o"), " ") + " .pcapng"),
+				name: strings.TrimSpace(strings.Join(env, " ") + " ifacetrace " + strings.Join(append(flags, "-o"), " ") + " " + ext),
 				argv: func(f string) []string { return append(append([]string{ifacetraceBin}, flags...), "-o", f) },
-				ext:  ".pcapng",
+				ext:  ext,
 				env:  env,
 			})
 		}

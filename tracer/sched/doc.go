@@ -29,7 +29,10 @@
 // threads (Nice). Idle and Nice need no privilege.
 //
 // The cost: on a host whose every CPU is busy at normal priority, the
-// background threads get almost no CPU. A stop-the-world pause of the Go
-// collector then waits for them, and the readers with it; the capture rings
-// absorb that wait, and the kernel counts drops when they cannot.
+// background threads get almost no CPU. Whatever a reader waits for must
+// therefore not be held by a background thread: a lock it shares with one
+// (the caller keeps those critical sections in the foreground too), or a
+// stop-the-world pause of the Go collector, which waits for every thread
+// running Go code. The capture rings absorb such waits, and the kernel
+// counts drops when they cannot.
 package sched
