@@ -232,11 +232,12 @@ func (s *Session) Run(ctx context.Context, sink Sink) (Stats, error) {
 	s.mu.Lock()
 	n := s.nsocks
 	s.mu.Unlock()
-	restore, err := sched.Background(n + 1)
-	if os.Getenv("IFACETRACE_SCHED") == "nice" && err == nil {
-		restore()
-		err = errors.New("IFACETRACE_SCHED=nice")
-	}
+	restore, err := func() (func(), error) {
+		if os.Getenv("IFACETRACE_SCHED") == "nice" {
+			return nil, errors.New("IFACETRACE_SCHED=nice")
+		}
+		return sched.Background(n + 1)
+	}()
 	if err == nil {
 		defer restore()
 		s.background.Store(true)
@@ -286,9 +287,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		// lock while it reads the spool, and a starved background
 		// thread holding that lock would stall the readers (measured:
 		// half a million kernel drops in 3 s with a busy host).
-		if s.background.Load() {
-			sched.Foreground()
-		}
+		s.comeForward("the backlog")
 		defer close(s.batches)
 		for {
 			b, err := s.backlog.pop(s.spare)
@@ -412,6 +411,20 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	return st, runErr
 }
 
+// comeForward moves the calling goroutine's thread back to normal priority
+// when Run put the process in the background; the thread ends with the
+// goroutine. A failure leaves what (e.g. "the reader for eth0") in the
+// background and is reported as a watch error.
+func (s *Session) comeForward(what string) {
+	if !s.background.Load() {
+		return
+	}
+	if err := sched.Foreground(); err != nil {
+		err = fmt.Errorf("%s stays in the background: %w", what, err)
+		s.watchErr.Store(&err)
+	}
+}
+
 // start begins reading sp's sockets. s.mu must be held.
 func (s *Session) start(sp *space) {
 	ctx, cancel := context.WithCancel(s.wctx)
@@ -425,15 +438,9 @@ func (s *Session) start(sp *space) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if s.background.Load() {
-				// The readers stay at normal priority: they keep the
-				// rings drained however busy the host. The thread ends
-				// with this goroutine.
-				if err := sched.Foreground(); err != nil {
-					err = fmt.Errorf("reader for %s stays in the background: %w", so.plan.Device, err)
-					s.watchErr.Store(&err)
-				}
-			}
+			// The readers stay at normal priority: they keep the rings
+			// drained however busy the host.
+			s.comeForward("the reader for " + so.plan.Device)
 			if err := s.read(so); err != nil {
 				err = fmt.Errorf("capture on %s stopped: %w", so.plan.Device, err)
 				s.watchErr.Store(&err)

@@ -95,17 +95,16 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	if readErr == nil {
 		readErr = fs.err
 	}
-	stats, counts, first, last, filtered := fs.stats, fs.counts, fs.first, fs.last, fs.filtered
-	stats.Devices = counts
-	st := statsToPB(stats, time.Unix(0, first), time.Unix(0, last))
+	fs.stats.Devices = fs.counts
+	st := statsToPB(fs.stats, time.Unix(0, fs.first), time.Unix(0, fs.last))
 	if errors.Is(readErr, pcap.ErrTruncated) {
 		fmt.Fprintf(ui.stderr, "ifacetrace: warning: %v\n", readErr)
 		readErr = nil
 	}
-	if filtered > 0 {
-		fmt.Fprintf(ui.stderr, "ifacetrace: the filter left out %d packets\n", filtered)
+	if fs.filtered > 0 {
+		fmt.Fprintf(ui.stderr, "ifacetrace: the filter left out %d packets\n", fs.filtered)
 	}
-	return out.finish(pipe, stats, st, start, readErr)
+	return out.finish(pipe, fs.stats, st, start, readErr)
 }
 
 // readChunk is a run of a file's packets as records, with the devices

@@ -26,7 +26,7 @@
 // Raising a thread back from SCHED_IDLE needs CAP_SYS_NICE (root has it);
 // Background reports ErrNoPrivilege without changing anything when the
 // process lacks it, and callers fall back to lowering only their own
-// threads (Nice). Idle and Nice need no privilege.
+// threads (Nice), which needs no privilege.
 //
 // The cost: on a host whose every CPU is busy at normal priority, the
 // background threads get almost no CPU. Whatever a reader waits for must

@@ -86,15 +86,6 @@ func Foreground() error {
 	return setNormal(unix.Gettid(), nice)
 }
 
-// Idle moves the calling thread to SCHED_IDLE at nice 19. The caller must
-// have locked the goroutine to its thread, and should end locked. Processes
-// forked from the thread inherit both.
-func Idle() error {
-	tid := unix.Gettid()
-	unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
-	return setIdle(tid)
-}
-
 // Nice lowers the calling thread to nice 19 and leaves its policy alone.
 // The caller must have locked the goroutine to its thread.
 func Nice() error {

@@ -106,20 +106,6 @@ func TestNested(t *testing.T) {
 	}
 }
 
-func TestIdleThread(t *testing.T) {
-	got := make(chan string)
-	go func() {
-		runtime.LockOSThread() // the thread ends with the goroutine
-		if err := Idle(); err != nil {
-			t.Error(err)
-		}
-		got <- Policy()
-	}()
-	if p := <-got; p != "idle" {
-		t.Errorf("Idle: %q", p)
-	}
-}
-
 // Without CAP_SYS_NICE, Background refuses and changes nothing: the test
 // binary re-executed without that capability says what it saw.
 func TestNoPrivilege(t *testing.T) {

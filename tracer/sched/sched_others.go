@@ -20,9 +20,6 @@ func Spare(n int) {}
 // Foreground locks the calling goroutine to its thread.
 func Foreground() error { runtime.LockOSThread(); return nil }
 
-// Idle is supported on Linux only.
-func Idle() error { return ErrNoPrivilege }
-
 // Nice is supported on Linux only.
 func Nice() error { return ErrNoPrivilege }
 
