@@ -46,6 +46,7 @@ fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzAppendString -fuzztime 20s ./tracer/decode/
 	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
 	$(GO) test -run '^$$' -fuzz FuzzSegments -fuzztime 20s ./tracer/correlate/
+	$(GO) test -run '^$$' -fuzz FuzzReceiver -fuzztime 20s ./plugins/proto/codec/
 	$(GO) test -run '^$$' -fuzz FuzzLookup -fuzztime 20s ./tracer/fib/
 
 clean: ## remove build output

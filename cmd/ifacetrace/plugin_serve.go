@@ -35,7 +35,8 @@ func pluginServeCommand() *cli.Command {
 			if !ok {
 				return usagef("no built-in plugin %q", c.Args().First())
 			}
-			sdk.Serve(profiled{mk(), startProfile("." + c.Args().First())}) // does not return
+			// The built-in plugins keep nothing of a batch once consumed.
+			sdk.Serve(profiled{mk(), startProfile("." + c.Args().First())}, sdk.ReuseBuffers()) // does not return
 			return fmt.Errorf("plugin server returned")
 		},
 	}

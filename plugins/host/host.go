@@ -23,6 +23,7 @@ import (
 
 	"github.com/ifacetrace/ifacetrace/pcap"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
+	"github.com/ifacetrace/ifacetrace/plugins/proto/codec"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/plugins/sdk"
 )
@@ -60,6 +61,7 @@ type Plugin struct {
 	client  *plugin.Client
 	rpc     pb.PluginClient
 	stream  pb.Plugin_ConsumeClient
+	codec   *codec.Sender // the stream's: batches' bytes go out without a copy
 	queue   chan queued
 	sent    chan struct{} // closed when the sender has stopped
 	reports chan struct{} // closed when the report reader has stopped
@@ -163,7 +165,8 @@ func (p *Plugin) configure(ctx context.Context, run *pb.RunInfo) error {
 	}
 	// The stream lives until Close, independent of the caller's ctx: a
 	// stopping capture still delivers what it has.
-	if p.stream, err = p.rpc.Consume(context.Background()); err != nil {
+	p.codec = codec.NewSender()
+	if p.stream, err = p.rpc.Consume(context.Background(), p.codec.CallOption()); err != nil {
 		p.kill()
 		return fmt.Errorf("plugin %s: consume: %w", spec.Name, err)
 	}
@@ -213,7 +216,7 @@ func (p *Plugin) Err() error {
 func (p *Plugin) send() {
 	defer close(p.sent)
 	for q := range p.queue {
-		if err := p.sendOne(q.b); err != nil {
+		if err := p.sendOne(q); err != nil {
 			// gRPC's Send says only EOF; the reason comes from Recv, which
 			// the report reader is about to see.
 			select {
@@ -222,25 +225,27 @@ func (p *Plugin) send() {
 			}
 			p.fail(fmt.Errorf("send batch: %w", err))
 		}
-		q.release()
 	}
 }
 
-// sendOne hands b to gRPC, which has encoded it when Send returns (no
-// stats handler or tracer holds on to messages here), so b's memory is
-// free again afterwards.
-func (p *Plugin) sendOne(b *pb.Batch) error {
+// sendOne hands q's batch to gRPC and releases it once gRPC no longer
+// needs its memory: its records and trace records go out from the
+// batch's own buffers (plugins/proto/codec), so that may be after
+// sendOne returns.
+func (p *Plugin) sendOne(q queued) error {
 	if p.Err() != nil {
+		q.release()
 		return nil // drain so that Send never blocks on a dead plugin
 	}
 	if p.tokens != nil {
 		select {
 		case <-p.tokens:
 		case <-p.reports: // the plugin is gone: no credit will come
+			q.release()
 			return nil
 		}
 	}
-	return p.stream.Send(b)
+	return p.codec.Send(p.stream, q.b, q.done)
 }
 
 func (p *Plugin) readReports() {

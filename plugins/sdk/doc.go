@@ -10,5 +10,6 @@
 // parent goes away, even after kill -9.
 //
 // Buffers: a Batch passed to Consume, and its records, belong to the plugin
-// until Consume returns; it is not reused afterwards.
+// until Consume returns; it is not reused afterwards, unless the plugin is
+// served with ReuseBuffers.
 package sdk

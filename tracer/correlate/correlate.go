@@ -840,7 +840,7 @@ func (c *Correlator) closedTraces() []*Trace {
 	}
 	out := reuse(&c.outTr, len(c.done))
 	trs := reuse(&c.outT, len(c.done))
-	hops := reuse(&c.outH, nh)
+	hops := grow(&c.outH, nh) // each written whole below
 	c.changes, c.chEnd = c.changes[:0], c.chEnd[:0]
 	for k, ti := range c.done {
 		t := c.traces.at(ti)
@@ -923,12 +923,18 @@ func (c *Correlator) closedTraces() []*Trace {
 
 // reuse returns (*buf)[:n], cleared, growing *buf when it is too short.
 func reuse[T any](buf *[]T, n int) []T {
+	b := grow(buf, n)
+	clear(b)
+	return b
+}
+
+// grow returns (*buf)[:n], growing *buf when it is too short; what it
+// held is left there.
+func grow[T any](buf *[]T, n int) []T {
 	if cap(*buf) < n {
 		*buf = make([]T, n, n+n/4)
 	}
-	b := (*buf)[:n]
-	clear(b)
-	return b
+	return (*buf)[:n]
 }
 
 // record decodes sg's record, in its chunk, into h and returns its data.

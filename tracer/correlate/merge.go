@@ -1,5 +1,10 @@
 package correlate
 
+import (
+	"cmp"
+	"slices"
+)
+
 // merge orders the sightings waiting for it by (time, seq). Each source
 // delivers its sightings mostly in time order, so they are kept as runs:
 // stretches of one batch in (time, seq) order, merged by a heap of runs
@@ -14,7 +19,7 @@ type merge struct {
 	heap  []int32   // ids of the runs with entries, by their first entry
 	cur   int32     // the run the current batch extends, -1 if none
 	n     int       // entries waiting
-	spare []pending
+	order []int32   // scratch for compact
 }
 
 type run struct{ head, end int }
@@ -29,16 +34,33 @@ func (m *merge) start() {
 	}
 }
 
-// compact moves the entries still waiting to a buffer of their own.
+// compact moves the entries still waiting to the front of the buffer, in
+// place: one buffer that grows once to the traffic, rather than two that
+// take turns (each growth is a copy and fresh memory, whose page faults
+// cost more than the copy).
 func (m *merge) compact() {
-	to := m.spare[:0]
-	for _, id := range m.heap {
+	// Runs do not overlap: taken by position, each moves down or stays.
+	m.order = append(m.order[:0], m.heap...)
+	slices.SortFunc(m.order, func(a, b int32) int { return cmp.Compare(m.runs[a].head, m.runs[b].head) })
+	to := 0
+	for _, id := range m.order {
 		r := &m.runs[id]
-		head := len(to)
-		to = append(to, m.ents[r.head:r.end]...)
-		r.head, r.end = head, len(to)
+		n := copy(m.ents[to:], m.ents[r.head:r.end])
+		r.head, r.end = to, to+n
+		to += n
 	}
-	m.ents, m.spare = to, m.ents[:0]
+	m.ents = m.ents[:to]
+}
+
+// add appends e, doubling the buffer when full: append grows large
+// slices by a quarter at a time, each time a copy of everything.
+func (m *merge) add(e pending) {
+	if len(m.ents) == cap(m.ents) {
+		grown := make([]pending, len(m.ents), max(2*cap(m.ents), 1024))
+		copy(grown, m.ents)
+		m.ents = grown
+	}
+	m.ents = append(m.ents, e)
 }
 
 // push adds the next entry of the current batch.
@@ -47,14 +69,14 @@ func (m *merge) push(e pending) {
 	if m.cur >= 0 {
 		r := &m.runs[m.cur]
 		if last := &m.ents[r.end-1]; last.time <= e.time { // and last.seq < e.seq
-			m.ents = append(m.ents, e)
+			m.add(e)
 			r.end++
 			return
 		}
 	}
 	id := slot(&m.runs, &m.free)
 	m.runs[id] = run{head: len(m.ents), end: len(m.ents) + 1}
-	m.ents = append(m.ents, e)
+	m.add(e)
 	m.cur = id
 	// Sift up.
 	h := append(m.heap, id)
