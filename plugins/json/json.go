@@ -132,12 +132,14 @@ func (p *Plugin) writeError(b *pb.Batch, err error) error {
 	return fmt.Errorf("json: batch %d: write %s: %w", b.GetSeq(), p.path, err)
 }
 
-// Finish implements sdk.Plugin: flush, fsync, close.
+// Finish implements sdk.Plugin: flush and close. Like tcpdump, it does not
+// fsync: the file is complete for any reader once ifacetrace exits, and
+// an fsync of a large file cost a benchmark run half a second.
 func (p *Plugin) Finish(context.Context) (*pb.FinishResponse, error) {
 	if p.f == nil {
 		return &pb.FinishResponse{}, nil
 	}
-	err := errors.Join(p.bw.Flush(), p.f.Sync(), p.f.Close())
+	err := errors.Join(p.bw.Flush(), p.f.Close())
 	p.f, p.bw, p.enc = nil, nil, nil
 	if err != nil {
 		return nil, fmt.Errorf("json: finish %s: %w", p.path, err)

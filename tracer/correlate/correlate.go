@@ -459,15 +459,18 @@ func (c *Correlator) Flush() {
 // FlushStep is Flush in pieces, for callers that Drain after each step so
 // that the end of a capture is not one batch of everything still held (a
 // window of traces and more, tens of megabytes at high rates). Each step
-// moves the merge half a window past the oldest sighting still waiting
-// (or past where it stands). It returns false once everything is
-// released: the last step was a Flush.
+// moves the merge a sixteenth of a window past the oldest sighting still
+// waiting (or past where it stands): at full rate that is a few thousand
+// traces, about what a step of the capture itself releases, so the end
+// needs no larger buffers than the rest (half a window was 20 times that,
+// and its buffers alone took the heap past its limit). It returns false
+// once everything is released: the last step was a Flush.
 func (c *Correlator) FlushStep() bool {
 	w := c.mark
 	if c.merge.n > 0 {
 		w = max(w, c.merge.min().time)
 	}
-	step := max(c.window/2, 1)
+	step := max(c.window/16, 1)
 	if c.merge.n == 0 && c.open == 0 || w > math.MaxInt64-step {
 		c.Flush()
 		return false

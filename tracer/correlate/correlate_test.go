@@ -416,7 +416,8 @@ func TestLostCopyIsNotContinued(t *testing.T) {
 }
 
 // TestFlushStep: flushing in steps releases what Flush releases, in the
-// same order with the same traces, in batches of about half a window.
+// same order with the same traces, in batches of about a sixteenth of a
+// window.
 func TestFlushStep(t *testing.T) {
 	const packets = 2000
 	frames := make([][]byte, packets)
@@ -469,8 +470,8 @@ func TestFlushStep(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("traces (-Flush +FlushStep):\n%s", diff)
 	}
-	// 40ms of packets, steps of 5ms: about 250 traces per step, not 2000.
-	if steps < 8 || most > packets/4 {
+	// 40ms of packets, steps of 0.625ms: about 31 traces per step, not 2000.
+	if steps < 64 || most > packets/32 {
 		t.Errorf("%d steps, at most %d traces in one: not released in pieces", steps, most)
 	}
 }
