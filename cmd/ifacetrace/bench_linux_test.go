@@ -43,6 +43,13 @@ import (
 //	                        "-B 4" adds "ifacetrace -B 4 -o .pcapng";
 //	                        VAR=value words set its environment instead;
 //	                        IFACETRACE_BENCH_EXTRA_EXT=.jsonl writes JSON
+//	IFACETRACE_BENCH_PIN    when set, the capture tool runs on CPU 1 and the
+//	                        traffic generator on CPU 0 (taskset), to take
+//	                        the scheduler's placement out of a comparison
+//
+// Before each timed run the file system is synced, untimed: a run's
+// capture file (a gigabyte for ifacetrace -r) is otherwise written back to
+// disk during the next tool's run, on its CPU time.
 
 // benchRole: the test binary re-executed inside a namespace as a traffic
 // generator or sink (init runs before TestMain, so nothing else starts).
@@ -249,7 +256,7 @@ func benchRun(b *testing.B, l *lab.NAT, self, dir, traffic string, tool benchToo
 		if isIT {
 			argv = append(argv[:1], append([]string{"--ready-file", ready}, argv[1:]...)...)
 		}
-		if os.Getenv("PINX") != "" {
+		if os.Getenv("IFACETRACE_BENCH_PIN") != "" {
 			argv = append([]string{"taskset", "-c", "1"}, argv...)
 		}
 		capture = l.Command(lab.Host, argv...)
@@ -273,6 +280,7 @@ func benchRun(b *testing.B, l *lab.NAT, self, dir, traffic string, tool benchToo
 		waitReady(b, isIT, ready, lines)
 		defer pw.Close()
 	}
+	syscall.Sync()
 	hostBefore := devCounters(b, l, lab.Host)
 	outBefore := devCounters(b, l, lab.Outside)["eth0/rx"]
 	start := time.Now()
@@ -358,7 +366,7 @@ func waitReady(b *testing.B, ifacetrace bool, ready string, lines <-chan string)
 // benchExec runs the test binary as a generator in role's namespace.
 func benchExec(b *testing.B, l *lab.NAT, role, self, what, addr string, secs int) int64 {
 	cmd := exec.Command("ip", "netns", "exec", l.NS(role), self)
-	if os.Getenv("PINX") != "" {
+	if os.Getenv("IFACETRACE_BENCH_PIN") != "" {
 		cmd = exec.Command("taskset", "-c", "0", "ip", "netns", "exec", l.NS(role), self)
 	}
 	cmd.Env = append(os.Environ(), benchRole+"="+what, "BENCH_ADDR="+addr, fmt.Sprintf("BENCH_SECS=%d", secs))
@@ -530,6 +538,7 @@ func BenchmarkOffline(b *testing.B) {
 			cmd := exec.Command(r.argv[0], r.argv[1:]...)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
+			syscall.Sync()
 			start := time.Now()
 			if err := cmd.Run(); err != nil {
 				b.Fatalf("%s: %v\n%s", r.name, err, stderr.String())
