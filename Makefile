@@ -47,6 +47,7 @@ fuzz: ## fuzz each decoder for 20s
 	$(GO) test -run '^$$' -fuzz FuzzCorrelator -fuzztime 20s ./tracer/correlate/
 	$(GO) test -run '^$$' -fuzz FuzzSegments -fuzztime 20s ./tracer/correlate/
 	$(GO) test -run '^$$' -fuzz FuzzReceiver -fuzztime 20s ./plugins/proto/codec/
+	$(GO) test -run '^$$' -fuzz FuzzAppendTraceLine -fuzztime 20s ./plugins/json/
 	$(GO) test -run '^$$' -fuzz FuzzLookup -fuzztime 20s ./tracer/fib/
 
 clean: ## remove build output

@@ -6,10 +6,10 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
@@ -32,6 +32,14 @@ type Plugin struct {
 
 	devices map[uint32]device // Interface.id → names, from announcements
 	strs    sdk.Strings       // paths, changes and addresses, kept once
+
+	// What the trace path reuses from one trace to the next, so that a
+	// trace line costs one allocation (its text) rather than one per
+	// string, hop and tunnel: see traceOf and writeTrace.
+	trace   traceLine
+	tunnels []tunnelSlot
+	text    []byte // the trace's own strings, before they become one string
+	out     []byte // the trace line, before it is written
 
 	traces, flows, lines uint64
 	unknownHops          uint64 // hops naming an interface never announced
@@ -75,9 +83,16 @@ func (p *Plugin) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 	}
 	p.f = f
 	p.bw = bufio.NewWriterSize(f, 1<<20)
-	p.enc = stdjson.NewEncoder(p.bw)
-	p.enc.SetEscapeHTML(false) // write <, > and & as they are, for grep
+	p.enc = newEncoder(p.bw)
 	return &pb.ConfigureResponse{}, nil
+}
+
+// newEncoder returns the encoder of every line but traces, which
+// appendTraceLine writes the same way.
+func newEncoder(w io.Writer) *stdjson.Encoder {
+	enc := stdjson.NewEncoder(w)
+	enc.SetEscapeHTML(false) // write <, > and & as they are, for grep
+	return enc
 }
 
 // Consume implements sdk.Plugin. It writes the batch's interfaces, then its
@@ -94,7 +109,7 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, r *sdk.Reporter) error 
 	}
 	var werr error
 	err := sdk.EachTrace(b, func(t record.TraceView) error {
-		if werr = p.write(p.traceOf(t, r)); werr != nil {
+		if werr = p.writeTrace(p.traceOf(t, r)); werr != nil {
 			return werr
 		}
 		p.traces++
@@ -128,6 +143,26 @@ func (p *Plugin) write(v any) error {
 	return nil
 }
 
+// writeTrace writes a trace line with appendTraceLine, which writes what
+// write (encoding/json) would in about a third of the time.
+func (p *Plugin) writeTrace(l *traceLine) error {
+	p.out = appendTraceLine(p.out[:0], l)
+	_, err := p.bw.Write(p.out)
+	if cap(p.out) > maxKeptLine {
+		p.out = nil // do not hold on to the memory of a freak line
+	}
+	if err != nil {
+		return err
+	}
+	p.lines++
+	return nil
+}
+
+// maxKeptLine is the largest line buffer writeTrace keeps for the next
+// line. Trace lines are about 1 KB; one with 255 changes of 64 KiB each is
+// possible in principle.
+const maxKeptLine = 1 << 20
+
 func (p *Plugin) writeError(b *pb.Batch, err error) error {
 	return fmt.Errorf("json: batch %d: write %s: %w", b.GetSeq(), p.path, err)
 }
@@ -159,6 +194,10 @@ func (p *Plugin) Finish(context.Context) (*pb.FinishResponse, error) {
 // The line types. Field order is output order: "type" comes first. Only
 // stats' per-interface "dropped" and "correlation" are ever left out;
 // arrays are never null.
+//
+// traceLine, hopLine and tunnelLine are written by appendTraceLine
+// (append.go), not encoding/json: a change to them needs a change there,
+// which the tests in append_test.go insist on.
 
 type interfaceLine struct {
 	Type        string   `json:"type"`
@@ -336,15 +375,43 @@ func interfaceOf(ifc *pb.Interface) *interfaceLine {
 	}
 }
 
+// tunnelSlot is where traceOf keeps a hop's tunnel, with the id the
+// tunnel line points to.
+type tunnelSlot struct {
+	line tunnelLine
+	id   uint32
+}
+
+// traceOf returns the line of trace t. The line, its slices and its
+// tunnels are the plugin's, reused by the next call: write it before then.
 func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
-	l := &traceLine{
-		Type: "trace", ID: t.ID(), Time: timeString(t.TimeNanos()), TimeUnixNano: t.TimeNanos(),
-		TransitNS: t.TransitNanos(), Summary: string(t.Summary()), Path: p.strs.Text(t.Path()), FlowID: t.FlowID(),
-		Segments: uint32(t.Segments()), Stopped: string(t.Stopped()), Conntrack: string(t.Conntrack()),
-		Changes: make([]string, 0, t.NumChanges()), Hops: make([]hopLine, 0, t.NumHops()),
+	n := t.NumHops()
+	// The strings that are the trace's own — its times, summary and notes —
+	// are put one after the other into p.text, made one string at the end
+	// and cut up among the fields: one allocation per trace rather than
+	// one per string. Every time is timeLen bytes: the trace's first, then
+	// the hops' in order.
+	txt := appendTime(p.text[:0], t.TimeNanos())
+
+	l := &p.trace
+	changes, hops := l.Changes[:0], l.Hops[:0]
+	if changes == nil { // the first trace: arrays are written [], not null
+		changes = make([]string, 0, 4)
+	}
+	if hops == nil {
+		hops = make([]hopLine, 0, max(n, 4))
+	}
+	*l = traceLine{
+		Type: "trace", ID: t.ID(), TimeUnixNano: t.TimeNanos(),
+		TransitNS: t.TransitNanos(), Path: p.strs.Text(t.Path()), FlowID: t.FlowID(),
+		Segments: uint32(t.Segments()), Changes: changes, Hops: hops,
 	}
 	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.strs.Text(c)) })
-	for i := range t.NumHops() {
+	if cap(p.tunnels) < n {
+		p.tunnels = make([]tunnelSlot, n)
+	}
+	p.tunnels = p.tunnels[:n]
+	for i := range n {
 		h := t.Hop(i)
 		dev, ok := p.devices[h.Iface]
 		if !ok {
@@ -358,31 +425,48 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 			}
 			p.unknownHops++
 		}
+		txt = appendTime(txt, h.TimeNanos)
 		tu := h.Tuple
 		l.Hops = append(l.Hops, hopLine{
 			Netns: dev.netns, Ifname: dev.ifname, Device: dev.name, InterfaceID: h.Iface,
-			Direction: h.Dir.String(), Time: timeString(h.TimeNanos), TimeUnixNano: h.TimeNanos,
+			Direction: h.Dir.String(), TimeUnixNano: h.TimeNanos,
 			OffsetNS: h.TimeNanos - t.TimeNanos(), Length: h.OrigLen, TTL: uint32(h.TTL),
 			Proto: tu.ProtoName(), Src: p.strs.Addr(tu.Src), Dst: p.strs.Addr(tu.Dst), Sport: uint32(tu.SrcPort), Dport: uint32(tu.DstPort),
-			Tunnel: p.tunnelOf(&h.Tunnel), Segment: uint32(h.Segment),
+			Tunnel: p.tunnelOf(&h.Tunnel, &p.tunnels[i]), Segment: uint32(h.Segment),
 		})
 	}
+	summary, stopped, ct := t.Summary(), t.Stopped(), t.Conntrack()
+	txt = append(txt, summary...)
+	txt = append(txt, stopped...)
+	txt = append(txt, ct...)
+	p.text = txt
+
+	s := string(txt)
+	l.Time, s = s[:timeLen], s[timeLen:]
+	for i := range l.Hops {
+		l.Hops[i].Time, s = s[:timeLen], s[timeLen:]
+	}
+	l.Summary, s = s[:len(summary)], s[len(summary):]
+	l.Stopped, l.Conntrack = s[:len(stopped)], s[len(stopped):]
 	return l
 }
 
-func (p *Plugin) tunnelOf(t *record.Tunnel) *tunnelLine {
+// tunnelOf returns the line of a hop's tunnel, kept in slot; nil for a hop
+// that saw the packet as itself.
+func (p *Plugin) tunnelOf(t *record.Tunnel, slot *tunnelSlot) *tunnelLine {
 	if t.Encap == record.EncapNone {
 		return nil
 	}
 	o := &t.Outer
-	l := &tunnelLine{
+	slot.line = tunnelLine{
 		Encap: t.Encap.String(), OuterProto: o.ProtoName(), OuterSrc: p.strs.Addr(o.Src), OuterDst: p.strs.Addr(o.Dst),
 		OuterSport: uint32(o.SrcPort), OuterDport: uint32(o.DstPort), OuterTTL: uint32(t.OuterTTL),
 	}
 	if t.HasID {
-		l.ID = &t.ID
+		slot.id = t.ID
+		slot.line.ID = &slot.id
 	}
-	return l
+	return &slot.line
 }
 
 func flowOf(f *pb.Flow) *flowLine {
@@ -452,8 +536,11 @@ func (p *Plugin) statsOf(st *pb.Stats) *statsLine {
 	return l
 }
 
-// timeString formats a time in ns since the epoch as TimeLayout.
-func timeString(ns int64) string { return time.Unix(0, ns).UTC().Format(TimeLayout) }
+// timeString formats a time in ns since the epoch as TimeLayout, in UTC.
+func timeString(ns int64) string {
+	var b [timeLen]byte
+	return string(appendTime(b[:0], ns))
+}
 
 // nonNil returns s, or an empty slice for nil: arrays are written [], not null.
 func nonNil(s []string) []string {
