@@ -32,6 +32,27 @@ type Batch struct {
 	// the first), announced before their first records; GoneSources were
 	// closed and deliver nothing more.
 	NewSources, GoneSources []int
+
+	// raw: Records holds a ring block as the kernel wrote it, not records
+	// yet; the delivery loop converts it (see Session.read). ids are the
+	// device ids of the block's ifindexes and drops the kernel drops to
+	// report on its frames, both resolved by the reader when it took the
+	// block.
+	raw   bool
+	ids   []rawID
+	drops []rawDrops
+}
+
+// rawID is the device id of an ifindex in a raw block.
+type rawID struct {
+	ifindex int32
+	id      uint32
+}
+
+// rawDrops are kernel drops to report on the frame-th frame of a raw block.
+type rawDrops struct {
+	frame int
+	drops uint32
 }
 
 // Sink receives a session's batches, in order, on one goroutine.

@@ -56,9 +56,29 @@ const (
 
 var errBadBlock = errors.New("afpacket: malformed ring block")
 
+// WalkBlock calls fn for every frame of a TPACKET_V3 block, e.g. one that
+// ReadBlockRaw handed over and the caller copied. The Packet passed to fn
+// is reused between calls; its Data aliases block. A malformed block
+// yields an error after the frames before the fault.
+func WalkBlock(block []byte, fn func(p *Packet)) (int, error) {
+	var p Packet
+	return walkBlock(block, &p, fn)
+}
+
+// usedLen is how much of a walked block its frames use: the block's
+// blk_len, bounded by the block.
+func usedLen(block []byte) int {
+	n := int(binary.LittleEndian.Uint32(block[blockLenOff:]))
+	if n < blockLenOff+4 || n > len(block) {
+		return len(block)
+	}
+	return n
+}
+
 // walkBlock calls fn for every frame of a TPACKET_V3 block. It checks every
 // offset against the block, so a corrupt block yields errBadBlock and never a
-// fault. The Packet passed to fn is reused between calls.
+// fault. The Packet passed to fn is reused between calls. The block's
+// StatusLosing is reported on its first frame.
 func walkBlock(block []byte, p *Packet, fn func(*Packet)) (int, error) {
 	if len(block) < blockLenOff+4 {
 		return 0, errBadBlock
@@ -66,6 +86,9 @@ func walkBlock(block []byte, p *Packet, fn func(*Packet)) (int, error) {
 	le := binary.LittleEndian
 	n := int(le.Uint32(block[blockNumPktsOff:]))
 	off := int(le.Uint32(block[blockFirstPktOff:]))
+	// TPACKET_V3 says it lost frames on the block, not on its frames
+	// (prb_close_block): the block's first frame carries it.
+	losing := le.Uint32(block[blockStatusOff:]) & StatusLosing
 	for i := 0; i < n; i++ {
 		if off < 0 || off > len(block)-minFrameHeaderLen {
 			return i, errBadBlock
@@ -77,6 +100,9 @@ func walkBlock(block []byte, p *Packet, fn func(*Packet)) (int, error) {
 		snap := int(le.Uint32(h[12:]))
 		p.OrigLen = le.Uint32(h[16:])
 		p.Status = le.Uint32(h[20:])
+		if i == 0 {
+			p.Status |= losing
+		}
 		mac := int(le.Uint16(h[24:]))
 		p.VLANTCI = uint16(le.Uint32(h[32:]))
 		p.VLANTPID = le.Uint16(h[36:])

@@ -3,6 +3,7 @@ package afpacket
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -137,4 +138,23 @@ func BenchmarkWalkBlock(b *testing.B) {
 		walkBlock(block, &p, func(p *Packet) { n += len(p.Data) })
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/frame")
+}
+
+// TestWalkBlockLosing: TPACKET_V3 marks the block, not its frames, when the
+// socket lost frames; the block's first frame reports it.
+func TestWalkBlockLosing(t *testing.T) {
+	frames := []frame{{status: StatusUser, data: []byte("a")}, {status: StatusUser, data: []byte("b")}}
+	for _, losing := range []bool{false, true} {
+		b := buildBlock(1024, frames)
+		if losing {
+			binary.LittleEndian.PutUint32(b[blockStatusOff:], StatusUser|StatusLosing)
+		}
+		var got []bool
+		if _, err := walkBlock(b, new(Packet), func(p *Packet) { got = append(got, p.Status&StatusLosing != 0) }); err != nil {
+			t.Fatal(err)
+		}
+		if want := []bool{losing, false}; !slices.Equal(got, want) {
+			t.Errorf("block losing %v: frames losing %v, want %v", losing, got, want)
+		}
+	}
 }

@@ -147,11 +147,24 @@ func (s *Socket) blockStatus(b []byte) *uint32 {
 // returns the blocks the kernel has already handed over, then ErrClosed.
 // ReadBlock must not be called concurrently with itself.
 func (s *Socket) ReadBlock(fn func(p *Packet)) (int, error) {
+	return s.ReadBlockRaw(fn, nil)
+}
+
+// ReadBlockRaw is ReadBlock that, after fn has seen every frame, also hands
+// raw (when not nil) the block itself: its used bytes, header included,
+// which WalkBlock reads again later. Copying a block whole is much cheaper
+// than copying its frames one by one, so a reader that must return blocks
+// to the kernel fast copies them and leaves the frames for later. raw must
+// not retain block after it returns.
+func (s *Socket) ReadBlockRaw(fn func(p *Packet), raw func(block []byte)) (int, error) {
 	for {
 		b := s.ring[s.cur*s.bsize : (s.cur+1)*s.bsize]
 		st := s.blockStatus(b)
 		if atomic.LoadUint32(st)&StatusUser != 0 {
 			n, err := walkBlock(b, &s.pkt, fn)
+			if err == nil && raw != nil {
+				raw(b[:usedLen(b)])
+			}
 			atomic.StoreUint32(st, 0) // TP_STATUS_KERNEL
 			s.cur = (s.cur + 1) % s.nblocks
 			if err != nil {

@@ -1,7 +1,11 @@
 package afpacket
 
 import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,10 +21,17 @@ type seen struct {
 	caplen  int
 	origLen uint32
 	time    int64
+	sum     uint32 // of the data
+}
+
+func seenOf(p *Packet) seen {
+	return seen{p.Ifindex, p.PktType, p.HAType, p.Proto, len(p.Data), p.OrigLen, p.TimeNanos, crc32.ChecksumIEEE(p.Data)}
 }
 
 // capture opens a socket inside the lab namespace role, runs traffic, and
-// returns what the ring delivered.
+// returns what the ring delivered. Every block is also taken raw, copied
+// and walked again (ReadBlockRaw, WalkBlock), which must give the same
+// frames.
 func capture(t *testing.T, l *lab.Lab, role string, cfg Config, traffic func()) ([]seen, Stats) {
 	t.Helper()
 	var s *Socket
@@ -32,11 +43,20 @@ func capture(t *testing.T, l *lab.Lab, role string, cfg Config, traffic func()) 
 		t.Fatalf("open socket in %s: %v", role, err)
 	}
 	done := make(chan []seen)
+	var rawErr error
 	go func() {
-		var got []seen
+		var got, block []seen
 		for {
-			_, err := s.ReadBlock(func(p *Packet) {
-				got = append(got, seen{p.Ifindex, p.PktType, p.HAType, p.Proto, len(p.Data), p.OrigLen, p.TimeNanos})
+			_, err := s.ReadBlockRaw(func(p *Packet) {
+				got = append(got, seenOf(p))
+				block = append(block, seenOf(p))
+			}, func(raw []byte) {
+				var again []seen
+				_, werr := WalkBlock(bytes.Clone(raw), func(p *Packet) { again = append(again, seenOf(p)) })
+				if werr != nil || !slices.Equal(again, block) {
+					rawErr = fmt.Errorf("the block taken raw (%d bytes) walks to %d frames (%v), not the %d read", len(raw), len(again), werr, len(block))
+				}
+				block = block[:0]
 			})
 			if err != nil {
 				done <- got
@@ -48,6 +68,9 @@ func capture(t *testing.T, l *lab.Lab, role string, cfg Config, traffic func()) 
 	time.Sleep(50 * time.Millisecond) // > BlockTimeout: the last block retires
 	s.Wake()
 	got := <-done
+	if rawErr != nil {
+		t.Error(rawErr)
+	}
 	st, err := s.Stats()
 	if err != nil {
 		t.Fatal(err)
