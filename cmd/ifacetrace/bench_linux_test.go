@@ -43,6 +43,9 @@ import (
 //	                        "-B 4" adds "ifacetrace -B 4 -o .pcapng";
 //	                        VAR=value words set its environment instead;
 //	                        IFACETRACE_BENCH_EXTRA_EXT=.jsonl writes JSON
+//	IFACETRACE_BENCH_STDERR a directory: each capture's stderr is kept there,
+//	                        e.g. to read GODEBUG=gctrace=1 set through
+//	                        IFACETRACE_BENCH_EXTRA
 //	IFACETRACE_BENCH_PIN    when set, the capture tool runs on CPU 1 and the
 //	                        traffic generator on CPU 0 (taskset), to take
 //	                        the scheduler's placement out of a comparison
@@ -337,6 +340,10 @@ func benchRun(b *testing.B, l *lab.NAT, self, dir, traffic string, tool benchToo
 	}
 	time.Sleep(50 * time.Millisecond) // the stderr reader
 	parseCaptureOutput(&r, stderr.String())
+	if d := os.Getenv("IFACETRACE_BENCH_STDERR"); d != "" {
+		name := strings.NewReplacer(" ", "_", "/", "_").Replace(fmt.Sprintf("%s-%s-%d.txt", traffic, tool.name, time.Now().UnixNano()))
+		os.WriteFile(filepath.Join(d, name), []byte(stderr.String()), 0o644)
+	}
 	return r
 }
 

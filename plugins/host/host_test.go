@@ -689,7 +689,9 @@ func TestLifeline(t *testing.T) {
 
 func testLifeline(t *testing.T, mode string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHost$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode, pluginEnv+"="+testPlugin)
+	// The killed host cannot remove its plugin's socket directory: it
+	// makes it in a temporary directory of the test's, which goes.
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, pluginEnv+"="+testPlugin, "TMPDIR="+t.TempDir())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
