@@ -12,7 +12,6 @@ import (
 	"os"
 	"reflect"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -380,18 +379,7 @@ func oldTraceOf(p *Plugin, t record.TraceView, r *sdk.Reporter) *traceLine {
 	t.Changes(func(c []byte) { l.Changes = append(l.Changes, p.strs.Text(c)) })
 	for i := range t.NumHops() {
 		h := t.Hop(i)
-		dev, ok := p.devices[h.Iface]
-		if !ok {
-			dev = device{name: "if#" + strconv.FormatUint(uint64(h.Iface), 10)}
-			if p.unknownHops == 0 {
-				p.firstUnknown = h.Iface
-				if r != nil {
-					r.Warn(fmt.Sprintf("json: trace %d has a hop on interface %d, which was never announced; written as device %q (further ones are only counted)",
-						t.ID(), h.Iface, dev.name))
-				}
-			}
-			p.unknownHops++
-		}
+		dev := p.hopDevice(h.Iface, t.ID(), r)
 		tu := h.Tuple
 		var tl *tunnelLine
 		if tun := h.Tunnel; tun.Encap != record.EncapNone {

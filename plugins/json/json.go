@@ -375,6 +375,25 @@ func interfaceOf(ifc *pb.Interface) *interfaceLine {
 	}
 }
 
+// hopDevice is the device of a hop's interface. One never announced is
+// named "if#N"; the first is warned about, all are counted.
+func (p *Plugin) hopDevice(iface uint32, trace uint64, r *sdk.Reporter) device {
+	dev, ok := p.devices[iface]
+	if ok {
+		return dev
+	}
+	dev = device{name: "if#" + strconv.FormatUint(uint64(iface), 10)}
+	if p.unknownHops == 0 {
+		p.firstUnknown = iface
+		if r != nil {
+			r.Warn(fmt.Sprintf("json: trace %d has a hop on interface %d, which was never announced; written as device %q (further ones are only counted)",
+				trace, iface, dev.name))
+		}
+	}
+	p.unknownHops++
+	return dev
+}
+
 // tunnelSlot is where traceOf keeps a hop's tunnel, with the id the
 // tunnel line points to.
 type tunnelSlot struct {
@@ -413,18 +432,7 @@ func (p *Plugin) traceOf(t record.TraceView, r *sdk.Reporter) *traceLine {
 	p.tunnels = p.tunnels[:n]
 	for i := range n {
 		h := t.Hop(i)
-		dev, ok := p.devices[h.Iface]
-		if !ok {
-			dev = device{name: "if#" + strconv.FormatUint(uint64(h.Iface), 10)}
-			if p.unknownHops == 0 {
-				p.firstUnknown = h.Iface
-				if r != nil {
-					r.Warn(fmt.Sprintf("json: trace %d has a hop on interface %d, which was never announced; written as device %q (further ones are only counted)",
-						t.ID(), h.Iface, dev.name))
-				}
-			}
-			p.unknownHops++
-		}
+		dev := p.hopDevice(h.Iface, t.ID(), r)
 		txt = appendTime(txt, h.TimeNanos)
 		tu := h.Tuple
 		l.Hops = append(l.Hops, hopLine{
