@@ -57,9 +57,9 @@ func FuzzCorrelator(f *testing.F) {
 func checkDrained(t *testing.T, c *Correlator, added int) {
 	t.Helper()
 	c.Flush()
-	buf, n, traces := c.Drain(nil)
-	if n != added {
-		t.Fatalf("%d sightings out, %d in", n, added)
+	recs, traces := drain(t, c)
+	if len(recs) != added {
+		t.Fatalf("%d sightings out, %d in", len(recs), added)
 	}
 	ids := map[uint64]*Trace{}
 	hops := 0
@@ -73,16 +73,7 @@ func checkDrained(t *testing.T, c *Correlator, added int) {
 	if hops != added {
 		t.Fatalf("%d hops in traces, %d sightings", hops, added)
 	}
-	r := record.NewReader(buf)
-	for {
-		var h record.Header
-		_, ok, err := r.Next(&h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
+	for _, h := range recs {
 		tr := ids[h.TraceID]
 		if tr == nil || int(h.Hops) != len(tr.Hops) || h.Hop == 0 || int(h.Hop) > len(tr.Hops) {
 			t.Fatalf("record trace %d hop %d/%d does not match its trace %+v", h.TraceID, h.Hop, h.Hops, tr)
