@@ -67,12 +67,13 @@ type sock struct {
 	plan    SocketPlan
 	s       *afpacket.Socket
 	drops   uint64 // drops already reported on records
-	cache   map[int32]uint32
+	cache   map[int32]*cachedDev
 	gen     uint64
 	buf     []byte
 	n       int
 	ids     []rawID      // the current raw block's devices
 	lost    []rawDrops   // the current raw block's drops
+	blocks  uint64       // ring blocks read: the current one's number
 	retired atomic.Bool  // its namespace is gone: close as soon as it ends
 	copies  *firstCopies // set when later copies are trimmed
 }
@@ -122,7 +123,7 @@ func (s *Session) openSpace(e netns.Entry, topo *topology.Reader, plans []Socket
 				}
 				return fmt.Errorf("open packet socket on %s%s: %w", pl.Device, where, err)
 			}
-			sp.socks = append(sp.socks, &sock{space: sp, plan: pl, s: so, cache: map[int32]uint32{}})
+			sp.socks = append(sp.socks, &sock{space: sp, plan: pl, s: so, cache: map[int32]*cachedDev{}})
 		}
 		return nil
 	}
@@ -373,22 +374,14 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		}
 		s.backlog.seen()
 		if b.raw {
-			out := s.spare()
-			if out == nil {
-				out = make([]byte, 0, len(b.Records)+len(b.Records)/4)
-			}
-			block := convert(b, out)
-			select {
-			case s.free <- block[:0]:
-			default:
-			}
+			s.recycle(convert(b, s.buffer()))
 		}
 		limit := -1
 		if s.plan.Count > 0 {
 			limit = s.plan.Count - int(sightings)
 		}
 		if runErr != nil || limit == 0 {
-			s.recycle(b)
+			s.recycle(b.Records)
 			continue
 		}
 		counts = account(b, limit, counts)
@@ -405,7 +398,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 			runErr = fmt.Errorf("deliver: %w", err)
 			stop()
 		}
-		s.recycle(b)
+		s.recycle(b.Records)
 	}
 	// Devices seen in the last moments and not yet announced.
 	s.mu.Lock()
@@ -584,11 +577,20 @@ func (s *Session) spare() []byte {
 	}
 }
 
-func (s *Session) recycle(b *Batch) {
+func (s *Session) recycle(buf []byte) {
 	select {
-	case s.free <- b.Records[:0]:
+	case s.free <- buf[:0]:
 	default:
 	}
+}
+
+// buffer returns a recycled record buffer, or a new one of a ring block's
+// size.
+func (s *Session) buffer() []byte {
+	if b := s.spare(); b != nil {
+		return b
+	}
+	return make([]byte, 0, s.plan.BlockSize+64<<10)
 }
 
 // account counts b's records per device and direction into counts, keeping
@@ -624,22 +626,21 @@ func (s *Session) read(so *sock) error {
 		so.copies = newFirstCopies(s.trimWindow)
 	}
 	defer func() { so.copies, so.buf = nil, nil }() // a retired socket stays listed
-	newBuf := func() []byte {
-		if b := s.spare(); b != nil {
-			return b
-		}
-		return make([]byte, 0, s.plan.BlockSize+64<<10)
-	}
-	so.buf = newBuf()
-	flush := func() {
+	so.buf = s.buffer()
+	// flush queues the socket's batch: records, or with raw a ring block
+	// and what the reader resolved of it.
+	flush := func(raw bool) {
 		if so.n == 0 {
 			return
 		}
-		reuse := s.backlog.push(&Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano()})
-		if reuse != nil {
+		b := &Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano()}
+		if raw {
+			b.raw, b.ids, b.drops = true, slices.Clone(so.ids), slices.Clone(so.lost)
+		}
+		if reuse := s.backlog.push(b); reuse != nil {
 			so.buf = reuse[:0]
 		} else {
-			so.buf = newBuf()
+			so.buf = s.buffer()
 		}
 		so.n = 0
 	}
@@ -657,29 +658,23 @@ func (s *Session) read(so *sock) error {
 	if so.copies == nil {
 		fn = func(p *afpacket.Packet) { s.resolve(so, p) }
 		raw = func(block []byte) {
-			if so.n == 0 {
-				return
+			if so.n > 0 {
+				so.buf = append(so.buf, block...)
+				flush(true)
 			}
-			so.buf = append(so.buf, block...)
-			reuse := s.backlog.push(&Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano(),
-				raw: true, ids: slices.Clone(so.ids), drops: slices.Clone(so.lost)})
-			if reuse != nil {
-				so.buf = reuse[:0]
-			} else {
-				so.buf = newBuf()
-			}
-			so.n, so.ids, so.lost = 0, so.ids[:0], so.lost[:0]
 		}
 	}
 	for {
 		// One ring block becomes one batch: blocks retire at least every
 		// block timeout, which bounds latency, and hold many frames when busy.
+		so.blocks++
 		_, err := so.s.ReadBlockRaw(fn, raw)
 		if raw != nil {
-			// Pushed by raw; what is left is from a block that failed.
+			// raw has queued the block, unless it failed: then what the
+			// walk noted goes.
 			so.n, so.ids, so.lost = 0, so.ids[:0], so.lost[:0]
 		} else {
-			flush()
+			flush(false)
 		}
 		if errors.Is(err, afpacket.ErrClosed) {
 			return nil
@@ -690,19 +685,26 @@ func (s *Session) read(so *sock) error {
 	}
 }
 
-// deviceOf is the device id of a frame's ifindex, looked up once per
+// cachedDev is a socket's device id for an ifindex, and the number of
+// the last raw block that listed it (Batch.ids).
+type cachedDev struct {
+	id    uint32
+	block uint64
+}
+
+// deviceOf is the cache entry of a frame's ifindex, looked up once per
 // socket and device (again after devices changed).
-func (s *Session) deviceOf(so *sock, ifindex int32) uint32 {
+func (s *Session) deviceOf(so *sock, ifindex int32) *cachedDev {
 	if g := s.gen.Load(); g != so.gen {
 		clear(so.cache)
 		so.gen = g
 	}
-	id, ok := so.cache[ifindex]
-	if !ok {
-		id = s.lookup(so.space, ifindex)
-		so.cache[ifindex] = id
+	d := so.cache[ifindex]
+	if d == nil {
+		d = &cachedDev{id: s.lookup(so.space, ifindex)}
+		so.cache[ifindex] = d
 	}
-	return id
+	return d
 }
 
 // dropsAt returns the kernel drops not yet reported when frame p says the
@@ -721,9 +723,9 @@ func (so *sock) dropsAt(p *afpacket.Packet) uint32 {
 // resolve notes, for a frame of a block taken raw, its device and the
 // kernel drops to report on it.
 func (s *Session) resolve(so *sock, p *afpacket.Packet) {
-	id := s.deviceOf(so, p.Ifindex)
-	if !slices.ContainsFunc(so.ids, func(r rawID) bool { return r.ifindex == p.Ifindex }) {
-		so.ids = append(so.ids, rawID{p.Ifindex, id})
+	if d := s.deviceOf(so, p.Ifindex); d.block != so.blocks {
+		d.block = so.blocks
+		so.ids = append(so.ids, rawID{p.Ifindex, d.id})
 	}
 	if d := so.dropsAt(p); d > 0 {
 		so.lost = append(so.lost, rawDrops{so.n, d})
@@ -774,7 +776,7 @@ func headerOf(p *afpacket.Packet, id uint32) record.Header {
 
 // append copies one frame from the ring into the socket's batch.
 func (s *Session) append(so *sock, p *afpacket.Packet) {
-	h := headerOf(p, s.deviceOf(so, p.Ifindex))
+	h := headerOf(p, s.deviceOf(so, p.Ifindex).id)
 	h.Drops = so.dropsAt(p)
 	data := p.Data
 	if so.copies != nil {
