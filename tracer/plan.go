@@ -35,7 +35,7 @@ type Options struct {
 	SpoolDir string
 	// NormalPriority delivers at the priority of the rest of the process.
 	// By default Run puts everything but the readers in the background
-	// (SCHED_IDLE, package tracer/sched): when the host is busy, delivery
+	// (SCHED_IDLE, package internal/sched): when the host is busy, delivery
 	// (correlation and output) takes only spare CPU time while the readers
 	// keep the rings drained into the backlog.
 	NormalPriority bool
@@ -84,7 +84,7 @@ type Plan struct {
 	FilterExpr  string
 	Spool       int64 // bytes; 0: no spool
 	SpoolDir    string
-	Idle        bool // deliver in the background (tracer/sched)
+	Idle        bool // deliver in the background (internal/sched)
 
 	backlogMem int // record bytes the backlog keeps in memory; 0: backlogMemory
 }

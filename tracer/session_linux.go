@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/internal/sched"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/afpacket"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
-	"github.com/ifacetrace/ifacetrace/tracer/sched"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 
@@ -223,7 +223,7 @@ func (s *Session) Devices() []Device {
 // the stop are delivered; the sockets are closed when Run returns.
 //
 // With Plan.Idle, Run puts the whole process in the background for its
-// duration (package tracer/sched): every thread at SCHED_IDLE but the
+// duration (package internal/sched): every thread at SCHED_IDLE but the
 // readers'. Without CAP_SYS_NICE it falls back to delivering on one thread
 // at nice 19.
 //

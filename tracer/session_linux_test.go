@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/internal/sched"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
-	"github.com/ifacetrace/ifacetrace/tracer/sched"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
 

@@ -18,9 +18,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
+	"github.com/ifacetrace/ifacetrace/internal/sched"
 	"github.com/ifacetrace/ifacetrace/pcap"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/plugins/proto/codec"
@@ -397,11 +397,8 @@ func (p *Plugin) start(ctx context.Context) (plugin.ClientProtocol, error) {
 			// the runtime at low priority. SCHED_IDLE, not only nice
 			// 19: a CPU busy with nice-19 work looks busy to the
 			// kernel, which then wakes the readers on the CPU that
-			// forwards the traffic (tracer/sched says more). Best
-			// effort: nice 19 alone where SCHED_IDLE is refused.
-			tid := unix.Gettid()
-			unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
-			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0)
+			// forwards the traffic (internal/sched says more).
+			sched.Idle()
 		}
 		c, err := p.client.Client()
 		done <- result{c, err}

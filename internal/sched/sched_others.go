@@ -23,6 +23,9 @@ func Foreground() error { runtime.LockOSThread(); return nil }
 // Nice is supported on Linux only.
 func Nice() error { return ErrNoPrivilege }
 
+// Idle does nothing here.
+func Idle() {}
+
 // Policy is unknown here.
 func Policy() string { return "unknown" }
 

@@ -92,6 +92,16 @@ func Nice() error {
 	return unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 }
 
+// Idle moves the calling thread to SCHED_IDLE at nice 19, for a thread
+// that starts processes meant to run in the background: they inherit
+// both. Best effort: nice 19 alone where SCHED_IDLE is refused. The caller
+// must have locked the goroutine to its thread, which then should end
+// with the goroutine rather than go back to the runtime.
+func Idle() {
+	Nice()
+	setIdle(unix.Gettid())
+}
+
 // Policy describes the calling thread's scheduling, e.g. "idle" or
 // "normal, nice 0". For tests and diagnostics.
 func Policy() string {

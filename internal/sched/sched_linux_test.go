@@ -132,3 +132,34 @@ func TestNoPrivilege(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
+
+// TestIdle: Idle moves the calling thread, and only it, to SCHED_IDLE at
+// nice 19. It needs no privilege: it only lowers.
+func TestIdle(t *testing.T) {
+	type got struct {
+		policy string
+		nice   int32
+		err    error
+	}
+	done := make(chan got)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine
+		Idle()
+		a, err := unix.SchedGetAttr(unix.Gettid(), 0)
+		if err != nil {
+			done <- got{err: err}
+			return
+		}
+		done <- got{policy: Policy(), nice: int32(a.Nice)}
+	}()
+	g := <-done
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	if g.policy != "idle" || g.nice != 19 {
+		t.Errorf("after Idle the thread is %q at nice %d; want idle at nice 19", g.policy, g.nice)
+	}
+	if p := Policy(); !strings.HasPrefix(p, "normal") {
+		t.Errorf("the test's own thread is %q: Idle changed more than its caller's", p)
+	}
+}
