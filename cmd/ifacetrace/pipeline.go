@@ -146,12 +146,20 @@ const flowExpiry = time.Second
 // copied and queued whole on its way to every plugin.
 const maxBatchRecords = 2 << 20
 
+// maxBatchTraces bounds the traces of one batch. Traces close in bursts:
+// when the wall clock passes the end of a burst's last window, a window's
+// worth at once (tens of thousands at this host's forwarding rate), and
+// their Go form, packed form and records were each tens of megabytes,
+// the run's peak memory. 8192 is more than the 2 MiB of records of a
+// batch of small packets hold.
+const maxBatchTraces = 8192
+
 func (p *pipeline) emit(now int64, final bool) {
 	for more := true; more; {
 		var recs []byte
 		var n int
 		var traces []*correlate.Trace
-		recs, n, traces, more = p.corr.DrainLimit(p.buf[:0], maxBatchRecords)
+		recs, n, traces, more = p.corr.DrainLimit(p.buf[:0], maxBatchRecords, maxBatchTraces)
 		p.buf = recs
 		p.traces.Add(uint64(len(traces)))
 		batch := &pb.Batch{Interfaces: p.devices, RecordCount: uint32(n), Routing: p.routes.take()}

@@ -260,6 +260,7 @@ type trace struct {
 	hops     [inlineHops]int32
 	released int32
 	closed   bool
+	reported bool // closed and returned by Drain: its records may go
 	indexed  bool
 
 	// Offloads (segments.go): the first sighting's TCP numbers; the
@@ -786,27 +787,33 @@ func (c *Correlator) closeOne(ti int32) {
 // The traces, their hops and changes are valid until the next Drain, which
 // reuses their memory: a caller that keeps one copies what it needs.
 func (c *Correlator) Drain(dst []byte) (records []byte, count int, traces []*Trace) {
-	records, count, traces, _ = c.DrainLimit(dst, math.MaxInt)
+	records, count, traces, _ = c.DrainLimit(dst, math.MaxInt, math.MaxInt)
 	return records, count, traces
 }
 
-// DrainLimit is Drain that stops adding records once dst holds limit bytes
-// (it takes at least one record when one is ready), so that a batch stays
-// small however many large frames a step released; more reports whether
-// released records remain for another call.
-func (c *Correlator) DrainLimit(dst []byte, limit int) (records []byte, count int, traces []*Trace, more bool) {
+// DrainLimit is Drain in bounded pieces: it returns at most maxTraces
+// traces (the oldest closed) and stops adding records once dst holds
+// maxBytes, or at the first record whose trace is still to be returned.
+// It takes at least one trace and one record when they are ready. So a
+// batch stays small however many large frames a step released, and
+// however many traces it closed at once (the wall clock passing a
+// window's worth of traces at the end of a burst: tens of thousands, whose
+// Hops alone were tens of megabytes). more reports whether released
+// records or closed traces remain for another call.
+func (c *Correlator) DrainLimit(dst []byte, maxBytes, maxTraces int) (records []byte, count int, traces []*Trace, more bool) {
 	if len(c.done) > 0 {
-		traces = c.closedTraces()
+		traces = c.closedTraces(max(maxTraces, 1))
 	}
 	for c.outh < len(c.outq) {
-		if count > 0 && len(dst) >= limit {
-			more = c.traces.at(c.sights.at(c.outq[c.outh]).trace).closed
-			break
-		}
 		i := c.outq[c.outh]
 		sg := c.sights.at(i)
 		t := c.traces.at(sg.trace)
-		if !t.closed {
+		if !t.reported {
+			more = t.closed
+			break
+		}
+		if count > 0 && len(dst) >= maxBytes {
+			more = true
 			break
 		}
 		var h record.Header
@@ -829,30 +836,36 @@ func (c *Correlator) DrainLimit(dst []byte, limit int) (records []byte, count in
 		c.outq = append(c.outq[:0], c.outq[c.outh:]...)
 		c.outh = 0
 	}
-	return dst, count, traces, more
+	return dst, count, traces, more || len(c.done) > 0
 }
 
-// closedTraces builds the Traces of the traces closed since the last Drain, in
-// the order they closed, in memory the previous Drain's traces used: a
-// fresh Trace per packet would be most of what correlation allocates.
-func (c *Correlator) closedTraces() []*Trace {
+// closedTraces builds the Traces of the oldest closed traces not yet
+// returned, at most limit, in the order they closed, in memory the previous
+// Drain's traces used: a fresh Trace per packet would be most of what
+// correlation allocates. Their records may be released from then on.
+func (c *Correlator) closedTraces(limit int) []*Trace {
+	done := c.done[:min(limit, len(c.done))]
 	nh := 0
-	for _, ti := range c.done {
+	for _, ti := range done {
 		t := c.traces.at(ti)
 		nh += int(max(t.n, t.total))
 	}
-	out := reuse(&c.outTr, len(c.done))
-	trs := reuse(&c.outT, len(c.done))
+	out := reuse(&c.outTr, len(done))
+	trs := reuse(&c.outT, len(done))
 	hops := grow(&c.outH, nh) // each written whole below
 	c.changes, c.chEnd = c.changes[:0], c.chEnd[:0]
-	for k, ti := range c.done {
+	for k, ti := range done {
 		t := c.traces.at(ti)
+		t.reported = true
 		tr := &trs[k]
 		n := int(t.n)
 		fam := c.family(t)
 		if fam != nil {
 			n = len(fam.order)
 			tr.Segments = len(fam.traces)
+			for _, ci := range fam.traces {
+				c.traces.at(ci).reported = true
+			}
 		}
 		tr.ID, tr.Hops, hops = t.id, hops[:n:n], hops[n:]
 		for j := range tr.Hops {
@@ -920,7 +933,7 @@ func (c *Correlator) closedTraces() []*Trace {
 			from = to
 		}
 	}
-	c.done = c.done[:0]
+	c.done = c.done[:copy(c.done, c.done[len(done):])]
 	return out
 }
 

@@ -3,6 +3,7 @@ package correlate
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand"
 	"net"
 	"slices"
@@ -501,7 +502,7 @@ func TestDrainLimit(t *testing.T) {
 	for more := true; more; calls++ {
 		var recs []byte
 		var n int
-		recs, n, _, more = c.DrainLimit(nil, 4096)
+		recs, n, _, more = c.DrainLimit(nil, 4096, math.MaxInt)
 		if len(recs) > 4096+256 || (n == 0 && more) {
 			t.Fatalf("call %d: %d bytes, %d records, more=%v", calls, len(recs), n, more)
 		}
@@ -510,7 +511,7 @@ func TestDrainLimit(t *testing.T) {
 	if !bytes.Equal(got, want) || calls < 10 {
 		t.Errorf("%d calls gave %d bytes; one Drain gave %d (equal: %v)", calls, len(got), len(want), bytes.Equal(got, want))
 	}
-	if recs, n, _, more := c.DrainLimit(nil, 4096); n != 0 || more || len(recs) != 0 {
+	if recs, n, _, more := c.DrainLimit(nil, 4096, math.MaxInt); n != 0 || more || len(recs) != 0 {
 		t.Errorf("after everything: %d records, more=%v", n, more)
 	}
 }

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ func FuzzCorrelator(f *testing.F) {
 		c := New(Config{MaxTraces: maxTraces, MaxPending: 16, Window: time.Millisecond, Lag: time.Millisecond})
 		wall := t0
 		added := 0
+		var d drained
 		// Each 3 script bytes: source, device, and a time step; the frame
 		// is mutated by the step so that copies differ now and then.
 		for len(script) >= 3 {
@@ -45,29 +47,86 @@ func FuzzCorrelator(f *testing.F) {
 			}
 			if step%3 == 0 {
 				c.Advance(wall)
+				d.take(t, c, int(step), int(step%4)) // bounded, and at times less than what is ready
 			}
 		}
-		checkDrained(t, c, added)
+		checkDrained(t, c, &d, added)
 	})
 }
 
+// drained collects what bounded DrainLimit calls return and checks each
+// call's bounds and that a record never comes before its trace.
+type drained struct {
+	recs   []record.Header
+	traces []*Trace // copies: Drain reuses their memory
+	ids    map[uint64]*Trace
+}
+
+// take makes one DrainLimit call and reports whether it said more.
+func (d *drained) take(t testing.TB, c *Correlator, maxBytes, maxTraces int) bool {
+	t.Helper()
+	if d.ids == nil {
+		d.ids = map[uint64]*Trace{}
+	}
+	buf, n, trs, more := c.DrainLimit(nil, maxBytes, maxTraces)
+	if len(trs) > max(maxTraces, 1) {
+		t.Fatalf("%d traces from DrainLimit(…, %d)", len(trs), maxTraces)
+	}
+	for _, tr := range trs {
+		cp := *tr
+		cp.Hops, cp.Changes = slices.Clone(tr.Hops), slices.Clone(tr.Changes)
+		if d.ids[cp.ID] != nil {
+			t.Fatalf("trace id %d twice", cp.ID)
+		}
+		d.ids[cp.ID] = &cp
+		d.traces = append(d.traces, &cp)
+	}
+	r := record.NewReader(buf)
+	got, off := 0, 0
+	for {
+		var h record.Header
+		_, ok, err := r.Next(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if d.ids[h.TraceID] == nil {
+			t.Fatalf("record of trace %d before the trace", h.TraceID)
+		}
+		if got > 0 && off >= maxBytes {
+			t.Fatalf("record %d starts at byte %d, past DrainLimit's %d", got, off, maxBytes)
+		}
+		off += record.Size(int(h.CapLen))
+		d.recs = append(d.recs, h)
+		got++
+	}
+	if got != n {
+		t.Fatalf("DrainLimit said %d records, buffer holds %d", n, got)
+	}
+	if n == 0 && len(trs) == 0 && more {
+		t.Fatalf("DrainLimit returned nothing but said more")
+	}
+	return more
+}
+
 // checkDrained flushes c and wants every one of the added sightings back
-// exactly once, as the hop of its trace that its record says, one trace
-// per id, and nothing left open.
-func checkDrained(t *testing.T, c *Correlator, added int) {
+// exactly once (with what earlier calls of d took), in bounded pieces, as
+// the hop of its trace that its record says, one trace per id, and nothing
+// left open.
+func checkDrained(t *testing.T, c *Correlator, d *drained, added int) {
 	t.Helper()
 	c.Flush()
-	recs, traces := drain(t, c)
+	for d.take(t, c, 512, 3) {
+	}
+	recs, traces := d.recs, d.traces
 	if len(recs) != added {
 		t.Fatalf("%d sightings out, %d in", len(recs), added)
 	}
-	ids := map[uint64]*Trace{}
+	ids := d.ids
 	hops := 0
 	for _, tr := range traces {
-		if ids[tr.ID] != nil {
-			t.Fatalf("trace id %d twice", tr.ID)
-		}
-		ids[tr.ID] = tr
 		hops += len(tr.Hops)
 	}
 	if hops != added {

@@ -192,7 +192,7 @@ func fuzzSegmentsBody(t *testing.T, script []byte) {
 			c.Advance(at)
 		}
 	}
-	checkDrained(t, c, added)
+	checkDrained(t, c, &drained{}, added)
 }
 
 // udpDatagram is a UDP datagram whose payload is bytes [off, off+n) of a
