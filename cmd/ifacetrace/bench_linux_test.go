@@ -464,7 +464,7 @@ func reportBench(b *testing.B, traffic string, secs, runs int, tools []benchTool
 	}
 	var w strings.Builder
 	fmt.Fprintf(&w, "\n%s traffic, %d s per run, median of %d runs, tools alternating\n\n", strings.ToUpper(traffic), secs, runs)
-	fmt.Fprintf(&w, "| tool | %s | × tcpdump | copies captured / expected | × tcpdump | kernel drops | plugin batches lost | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n", unit)
+	fmt.Fprintf(&w, "| tool | %s | × tcpdump | copies captured / expected | × tcpdump | kernel drops | plugin batches lost | CPU s | peak RSS MB (most) |\n|---|---|---|---|---|---|---|---|---|\n", unit)
 	for _, t := range tools {
 		fwd := med(t.name, func(r benchResult) float64 { return r.forwarded })
 		frac := med(t.name, func(r benchResult) float64 {
@@ -494,12 +494,16 @@ func reportBench(b *testing.B, traffic string, secs, runs int, tools []benchTool
 			fmt.Fprintf(&w, "| %s | %.0f | %s | – | – | – | – | – | – |\n", t.name, fwd, ratio(fwd, refFwd))
 			continue
 		}
-		fmt.Fprintf(&w, "| %s | %.0f | %s | %.4f | %s | %.0f | %.0f | %.2f | %.0f |\n", t.name, fwd, ratio(fwd, refFwd),
+		most := 0.0
+		for _, r := range results[t.name] {
+			most = max(most, r.rssMB)
+		}
+		fmt.Fprintf(&w, "| %s | %.0f | %s | %.4f | %s | %.0f | %.0f | %.2f | %.0f (%.0f) |\n", t.name, fwd, ratio(fwd, refFwd),
 			frac, ratio(frac, refFrac),
 			med(t.name, func(r benchResult) float64 { return float64(r.drops) }),
 			med(t.name, func(r benchResult) float64 { return float64(r.lost) }),
 			med(t.name, func(r benchResult) float64 { return r.cpu }),
-			med(t.name, func(r benchResult) float64 { return r.rssMB }))
+			med(t.name, func(r benchResult) float64 { return r.rssMB }), most)
 		b.ReportMetric(frac, strings.ReplaceAll(t.name, " ", "_")+"_"+traffic+"_captured_fraction")
 	}
 	fmt.Print(w.String())
