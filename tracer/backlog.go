@@ -42,6 +42,12 @@ type backlog struct {
 	// unseen counts batches pushed and not yet received by the delivery
 	// loop (it calls seen): popped ones may still be on their way.
 	unseen atomic.Int64
+
+	// nearlyFull is set while three quarters of the room is taken: of the
+	// spool, or of the memory allowance when there is no spool (or it
+	// failed). The spool is written from its start again only once it is
+	// empty, so its quarter left is what counts.
+	nearlyFull atomic.Bool
 }
 
 type backlogEntry struct {
@@ -120,6 +126,16 @@ func (bl *backlog) spool(recs []byte) error {
 
 func (bl *backlog) peak() {
 	bl.stats.PeakBytes = max(bl.stats.PeakBytes, int64(bl.mem)+bl.wOff-bl.rOff)
+	bl.gauge()
+}
+
+// gauge updates nearlyFull. bl.mu is held.
+func (bl *backlog) gauge() {
+	full := 4*bl.mem >= 3*bl.memMax
+	if bl.spoolMax > 0 && bl.err == nil {
+		full = 4*bl.wOff >= 3*bl.spoolMax
+	}
+	bl.nearlyFull.Store(full)
 }
 
 // pop takes the oldest batch, waiting for one; spare gives memory for
@@ -144,6 +160,7 @@ func (bl *backlog) pop(spare func() []byte) (*Batch, error) {
 	defer bl.room.Broadcast()
 	if e.b.Records != nil || e.n == 0 {
 		bl.mem -= len(e.b.Records)
+		bl.gauge()
 		return e.b, nil
 	}
 	var buf []byte
@@ -163,6 +180,7 @@ func (bl *backlog) pop(spare func() []byte) (*Batch, error) {
 		// Caught up: the spool starts over (and gives its disk back).
 		bl.wOff, bl.rOff = 0, 0
 		bl.f.Truncate(0)
+		bl.gauge()
 	}
 	return e.b, nil
 }

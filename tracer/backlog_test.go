@@ -123,3 +123,39 @@ func TestBacklogBadSpoolDir(t *testing.T) {
 		t.Error("no error reported for the spool")
 	}
 }
+
+// nearlyFull is set from three quarters of the spool written (of the
+// memory allowance without a spool) and cleared once the spool is read
+// back empty (memory drops below three quarters).
+func TestBacklogNearlyFull(t *testing.T) {
+	t.Run("spool", func(t *testing.T) {
+		bl := newBacklog(1000, t.TempDir(), 4000)
+		defer bl.release()
+		for i, want := range []bool{false, false, false, true, true} {
+			// 1000 in memory, then 1000 per push into the spool.
+			bl.push(backlogBatch(i, 1000))
+			if got := bl.nearlyFull.Load(); got != want {
+				t.Fatalf("after %d KB pushed: nearlyFull %v, want %v (spool at %d)", i+1, got, want, bl.wOff)
+			}
+		}
+		for i := range 5 {
+			bl.pop(nil)
+			if bl.nearlyFull.Load() != (i < 4) {
+				t.Fatalf("after %d pops (spool at %d): nearlyFull %v", i+1, bl.wOff, bl.nearlyFull.Load())
+			}
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		bl := newBacklog(1000, "", 0)
+		for i, want := range []bool{false, false, true} {
+			bl.push(backlogBatch(i, 300))
+			if got := bl.nearlyFull.Load(); got != want {
+				t.Fatalf("after %d bytes: nearlyFull %v, want %v", 300*(i+1), got, want)
+			}
+		}
+		bl.pop(nil)
+		if bl.nearlyFull.Load() {
+			t.Fatalf("600 of 1000 bytes held, still nearlyFull")
+		}
+	})
+}

@@ -31,33 +31,50 @@ type copySlot struct {
 	dir     record.Direction
 }
 
-// trimmedCopyLen is what a later copy keeps: room for link, VLAN, IPv6
-// with extension headers, TCP with options and the 64 payload bytes the
-// fingerprint covers.
-const trimmedCopyLen = 320
-
 func newFirstCopies(window int64) *firstCopies {
 	const n = 1 << 14 // 384 KiB: more packets in flight only means fewer trims
 	return &firstCopies{slots: make([]copySlot, n), mask: n - 1, window: window}
 }
 
 // trim returns how many bytes of the frame to keep: all of them, or
-// trimmedCopyLen for a later copy of a packet whose first copy this socket
+// CutLen (what a frame cut under load keeps) for a later copy of a packet whose first copy this socket
 // read within the window, when the trimmed bytes still give the same
 // fingerprint (long extension headers may push the payload it covers past
 // the cut).
 func (f *firstCopies) trim(hatype, vlan uint16, data []byte, t int64, ifindex int32, dir record.Direction) int {
-	if len(data) <= trimmedCopyLen || decode.Decode(hatype, vlan, data, &f.pkt) != nil || !f.pkt.Valid {
+	if len(data) <= CutLen || decode.Decode(hatype, vlan, data, &f.pkt) != nil || !f.pkt.Valid {
 		return len(data) // unknown link types are fingerprinted whole: keep them so
 	}
 	fp := f.pkt.Fingerprint
 	s := &f.slots[fp&f.mask]
 	if s.fp == fp && t-s.time <= f.window && t >= s.time && (s.ifindex != ifindex || s.dir != dir) {
-		if decode.Decode(hatype, vlan, data[:trimmedCopyLen], &f.pkt) == nil && f.pkt.Valid && f.pkt.Fingerprint == fp {
-			return trimmedCopyLen
+		if cutKeeps(hatype, vlan, data, fp, &f.pkt) {
+			return CutLen
 		}
 		return len(data)
 	}
 	*s = copySlot{fp: fp, time: t, ifindex: ifindex, dir: dir}
 	return len(data)
+}
+
+// cutLen returns how many bytes of a frame to keep under load
+// (OverloadCut): CutLen, or all of them when there are no more, or when
+// the frame cannot be fingerprinted from its first CutLen bytes as it is
+// whole (unknown link types, long extension headers or tunnel headers
+// before the payload the fingerprint covers): a cut copy must still join
+// its trace.
+func cutLen(hatype, vlan uint16, data []byte, pkt *decode.Packet) int {
+	if len(data) <= CutLen || decode.Decode(hatype, vlan, data, pkt) != nil || !pkt.Valid {
+		return len(data)
+	}
+	if cutKeeps(hatype, vlan, data, pkt.Fingerprint, pkt) {
+		return CutLen
+	}
+	return len(data)
+}
+
+// cutKeeps reports whether the first CutLen bytes of a frame still give
+// fp, its fingerprint. pkt is scratch.
+func cutKeeps(hatype, vlan uint16, data []byte, fp uint64, pkt *decode.Packet) bool {
+	return decode.Decode(hatype, vlan, data[:CutLen], pkt) == nil && pkt.Valid && pkt.Fingerprint == fp
 }

@@ -3,6 +3,7 @@ package tracer
 import (
 	"context"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestFirstCopies(t *testing.T) {
 	for _, s := range steps {
 		want := len(s.frame)
 		if s.later {
-			want = trimmedCopyLen
+			want = CutLen
 		}
 		if got := f.trim(1, 0, s.frame, s.at, s.ifindex, s.dir); got != want {
 			t.Errorf("%s: keeps %d bytes, want %d", s.name, got, want)
@@ -68,7 +69,7 @@ func TestFirstCopies(t *testing.T) {
 // TestSessionTrimsLaterCopies: in the NAT lab's host namespace each
 // datagram is read three times (veth-c in, br0 in, up0 out); with
 // TrimLaterCopies the first copy keeps all its bytes and the other two
-// keep trimmedCopyLen.
+// keep CutLen.
 func TestSessionTrimsLaterCopies(t *testing.T) {
 	l := lab.NewNAT(t)
 	plan, err := NewPlan(Options{}, []Space{labSpace(t, l.Lab, lab.Host)})
@@ -101,7 +102,7 @@ func TestSessionTrimsLaterCopies(t *testing.T) {
 				switch {
 				case h.CapLen == h.OrigLen:
 					full++
-				case h.CapLen == trimmedCopyLen:
+				case h.CapLen == CutLen:
 					trimmed++
 				default:
 					t.Errorf("a copy of %d bytes kept %d", h.OrigLen, h.CapLen)
@@ -124,5 +125,52 @@ func TestSessionTrimsLaterCopies(t *testing.T) {
 	}
 	if full != n || trimmed != 2*n {
 		t.Errorf("%d copies whole, %d trimmed; want %d and %d", full, trimmed, n, 2*n)
+	}
+}
+
+// cutLen keeps CutLen bytes of a long frame whose fingerprint they still
+// give, and every byte of a short frame, of one it cannot decode, and of
+// one whose fingerprint needs bytes past CutLen (the payload behind 304
+// bytes of IPv6 destination options).
+func TestCutLen(t *testing.T) {
+	var pkt decode.Packet
+	long := udpFrame(t, 64, 1, make([]byte, 1000))
+	deepV6 := func() []byte {
+		f := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd}
+		ip := make([]byte, 40)
+		ip[0] = 0x60
+		ip[6], ip[7] = 60, 64 // destination options next, hop limit
+		ip[8], ip[23] = 0xfd, 1
+		ip[24], ip[39] = 0xfd, 2
+		opts := make([]byte, 304)
+		opts[0], opts[1] = 17, 304/8-1 // UDP next
+		opts[2], opts[3] = 1, 200      // PadN, and another over the rest
+		opts[204], opts[205] = 1, 98
+		udp := []byte{0x9c, 0x40, 0, 9, 0, 108, 0, 0}
+		payload := make([]byte, 100)
+		for i := range payload {
+			payload[i] = byte(i)
+		}
+		plen := len(opts) + len(udp) + len(payload)
+		ip[4], ip[5] = byte(plen>>8), byte(plen)
+		return slices.Concat(f, ip, opts, udp, payload)
+	}()
+	if err := decode.Decode(1, 0, deepV6, &pkt); err != nil || !pkt.Valid {
+		t.Fatalf("the IPv6 frame does not decode: %v", err)
+	}
+	for _, c := range []struct {
+		name   string
+		hatype uint16
+		frame  []byte
+		want   int
+	}{
+		{"long UDP", 1, long, CutLen},
+		{"short UDP", 1, udpFrame(t, 64, 2, make([]byte, 100)), 142},
+		{"undecodable", 0xfffe, long, len(long)},
+		{"payload past the cut", 1, deepV6, len(deepV6)},
+	} {
+		if got := cutLen(c.hatype, 0, c.frame, &pkt); got != c.want {
+			t.Errorf("%s: keeps %d of %d bytes, want %d", c.name, got, len(c.frame), c.want)
+		}
 	}
 }

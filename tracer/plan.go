@@ -39,7 +39,32 @@ type Options struct {
 	// (correlation and output) takes only spare CPU time while the readers
 	// keep the rings drained into the backlog.
 	NormalPriority bool
+	// Overload is what the readers do while the backlog is nearly full.
+	Overload Overload
 }
+
+// Overload is what the readers do while the backlog is nearly full (three
+// quarters of the spool written, or of its memory without a spool), that
+// is while delivery has fallen far behind a burst, or while a reader has
+// half its ring still to read.
+type Overload int
+
+const (
+	// OverloadCut keeps every frame but cuts those longer than CutLen to
+	// CutLen bytes: the readers stay ahead of the rings for hundreds of
+	// times longer on bulk traffic, and every packet keeps its headers and
+	// its trace. Frames no longer than CutLen are kept whole, so traffic
+	// of small packets still fills the backlog.
+	OverloadCut Overload = iota
+	// OverloadDrop keeps frames whole: once the backlog is full the
+	// readers wait, the rings fill and the kernel drops whole frames.
+	OverloadDrop
+)
+
+// CutLen is what OverloadCut keeps of a frame: room for link, VLAN, IPv6
+// with extension headers, TCP with options and the 64 payload bytes the
+// correlation's fingerprint covers, so a cut copy still joins its trace.
+const CutLen = 320
 
 // DefaultSpool is the default bound of the backlog file.
 const DefaultSpool = 1 << 30
@@ -85,6 +110,7 @@ type Plan struct {
 	Spool       int64 // bytes; 0: no spool
 	SpoolDir    string
 	Idle        bool // deliver in the background (internal/sched)
+	Overload    Overload
 
 	backlogMem int // record bytes the backlog keeps in memory; 0: backlogMemory
 }
@@ -120,7 +146,7 @@ func NewPlan(o Options, spaces []Space) (*Plan, error) {
 		Follow: o.Follow, Interfaces: o.Interfaces, Promiscuous: o.Promiscuous,
 		SnapLen: o.SnapLen, Count: o.Count, Duration: o.Duration, BlockSize: blockSize,
 		Filter: o.Filter, FilterExpr: o.FilterExpr,
-		Spool: o.Spool, SpoolDir: o.SpoolDir, Idle: !o.NormalPriority,
+		Spool: o.Spool, SpoolDir: o.SpoolDir, Idle: !o.NormalPriority, Overload: o.Overload,
 	}
 	switch {
 	case p.Spool == 0:

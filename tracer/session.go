@@ -99,6 +99,9 @@ type Stats struct {
 	Devices    []DeviceStats // by interface id
 	Sockets    []SocketStats
 	Backlog    BacklogStats // what waited between the readers and delivery
+	// Cut counts frames cut to CutLen bytes because the backlog was
+	// nearly full (OverloadCut).
+	Cut uint64
 }
 
 // Drops is the total of the sockets' kernel drops.

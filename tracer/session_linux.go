@@ -15,6 +15,7 @@ import (
 	"github.com/ifacetrace/ifacetrace/internal/sched"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/tracer/afpacket"
+	"github.com/ifacetrace/ifacetrace/tracer/decode"
 	"github.com/ifacetrace/ifacetrace/tracer/netns"
 	"github.com/ifacetrace/ifacetrace/tracer/topology"
 )
@@ -37,7 +38,8 @@ type Session struct {
 
 	watchErr atomic.Pointer[error]
 
-	trimWindow int64 // > 0: readers trim later copies (TrimLaterCopies)
+	trimWindow int64         // > 0: readers trim later copies (TrimLaterCopies)
+	cut        atomic.Uint64 // frames cut under load
 
 	background atomic.Bool // Run put the process in the background: readers come forward
 
@@ -76,6 +78,10 @@ type sock struct {
 	blocks  uint64       // ring blocks read: the current one's number
 	retired atomic.Bool  // its namespace is gone: close as soon as it ends
 	copies  *firstCopies // set when later copies are trimmed
+	cut     bool         // the current block's frames are cut to CutLen (OverloadCut)
+	bytes   int          // captured bytes of the current block's frames
+	big     bool         // the last block's frames were long enough on average for cutting to pay
+	pkt     decode.Packet
 }
 
 // PermissionHint is the advice given when capturing is not permitted.
@@ -644,19 +650,20 @@ func (s *Session) read(so *sock) error {
 		}
 		so.n = 0
 	}
-	fn := func(p *afpacket.Packet) { s.append(so, p) }
-	// Unless later copies are trimmed (which needs each frame), the reader
-	// takes each block whole, as the kernel wrote it, and the delivery
-	// loop makes the records (convert). Copying a block is much cheaper
-	// than copying its frames one by one into records, and the reader is
-	// the one thread that competes at normal priority with the traffic
-	// being captured: its CPU time is forwarding lost (about 60 % of it
-	// was that conversion). The reader still walks every frame, to
-	// resolve its device while the device exists and to note the kernel's
-	// drops when they happen.
+	each := func(p *afpacket.Packet) { s.append(so, p) }
+	// Unless later copies are trimmed or frames cut (which needs each
+	// frame), the reader takes each block whole, as the kernel wrote it,
+	// and the delivery loop makes the records (convert). Copying a block
+	// is much cheaper than copying its frames one by one into records,
+	// and the reader is the one thread that competes at normal priority
+	// with the traffic being captured: its CPU time is forwarding lost
+	// (about 60 % of it was that conversion). The reader still walks
+	// every frame, to resolve its device while the device exists and to
+	// note the kernel's drops when they happen.
+	var resolve func(*afpacket.Packet)
 	var raw func([]byte)
 	if so.copies == nil {
-		fn = func(p *afpacket.Packet) { s.resolve(so, p) }
+		resolve = func(p *afpacket.Packet) { s.resolve(so, p) }
 		raw = func(block []byte) {
 			if so.n > 0 {
 				so.buf = append(so.buf, block...)
@@ -668,14 +675,28 @@ func (s *Session) read(so *sock) error {
 		// One ring block becomes one batch: blocks retire at least every
 		// block timeout, which bounds latency, and hold many frames when busy.
 		so.blocks++
-		_, err := so.s.ReadBlockRaw(fn, raw)
-		if raw != nil {
+		// While the backlog is nearly full, or the reader has half the ring
+		// still to read, long frames are cut (OverloadCut): whole, they
+		// would soon be dropped. Cutting needs each frame, which costs the
+		// reader more than taking the block whole: it pays only where
+		// frames are long (bulk TCP's super-packets, not a flood of small
+		// datagrams), as they were in the block before.
+		so.cut = s.plan.Overload == OverloadCut && so.big && (s.backlog.nearlyFull.Load() || so.s.Behind())
+		var n int
+		var err error
+		if raw != nil && !so.cut {
+			n, err = so.s.ReadBlockRaw(resolve, raw)
 			// raw has queued the block, unless it failed: then what the
 			// walk noted goes.
 			so.n, so.ids, so.lost = 0, so.ids[:0], so.lost[:0]
 		} else {
+			n, err = so.s.ReadBlockRaw(each, nil)
 			flush(false)
 		}
+		if n > 0 {
+			so.big = so.bytes/n > 2*CutLen
+		}
+		so.bytes = 0
 		if errors.Is(err, afpacket.ErrClosed) {
 			return nil
 		}
@@ -723,6 +744,7 @@ func (so *sock) dropsAt(p *afpacket.Packet) uint32 {
 // resolve notes, for a frame of a block taken raw, its device and the
 // kernel drops to report on it.
 func (s *Session) resolve(so *sock, p *afpacket.Packet) {
+	so.bytes += len(p.Data)
 	if d := s.deviceOf(so, p.Ifindex); d.block != so.blocks {
 		d.block = so.blocks
 		so.ids = append(so.ids, rawID{p.Ifindex, d.id})
@@ -779,8 +801,15 @@ func (s *Session) append(so *sock, p *afpacket.Packet) {
 	h := headerOf(p, s.deviceOf(so, p.Ifindex).id)
 	h.Drops = so.dropsAt(p)
 	data := p.Data
+	so.bytes += len(data)
 	if so.copies != nil {
 		data = data[:so.copies.trim(p.HAType, p.VLANTCI, data, p.TimeNanos, p.Ifindex, h.Dir)]
+	}
+	if so.cut && len(data) > CutLen {
+		if n := cutLen(p.HAType, p.VLANTCI, data, &so.pkt); n < len(data) {
+			data = data[:n]
+			s.cut.Add(1)
+		}
 	}
 	so.buf = record.Append(so.buf, h, data)
 	so.n++
@@ -795,7 +824,7 @@ func (s *Session) TrimLaterCopies(window time.Duration) {
 }
 
 func (s *Session) stats(sightings uint64, counts []uint64) Stats {
-	st := Stats{Sightings: sightings}
+	st := Stats{Sightings: sightings, Cut: s.cut.Load()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.table {

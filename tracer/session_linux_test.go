@@ -229,12 +229,19 @@ func TestSessionBacklog(t *testing.T) {
 	const n = 60000     // about 18 MB of ring slots
 	var seqs int        // datagrams of the burst delivered, in the last run
 	var reported uint64 // kernel drops the records reported, in the last run
-	run := func(t *testing.T, spool int64) (Stats, int) {
-		seqs, reported = 0, 0
+	var cut, whole int  // records of the burst cut to CutLen, and kept whole
+	var firstCut int    // sequence number of the first datagram cut, -1 if none
+	run := func(t *testing.T, o Options, n, size int) (Stats, int) {
+		seqs, reported, cut, whole, firstCut = 0, 0, 0, 0, -1
 		l := lab.NewPair(t)
+		if size > 1400 {
+			l.Exec("a", "ip", "link", "set", "va", "mtu", "9000")
+			l.Exec("b", "ip", "link", "set", "vb", "mtu", "9000")
+		}
 		// A ring of 8 MiB: room for the reader's scheduling hiccups on a
 		// loaded machine, not for the burst.
-		plan, err := NewPlan(Options{BufferSize: 8 << 20, Spool: spool, SpoolDir: t.TempDir()}, []Space{labSpace(t, l, "a")})
+		o.BufferSize, o.SpoolDir = 8<<20, t.TempDir()
+		plan, err := NewPlan(o, []Space{labSpace(t, l, "a")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,12 +281,23 @@ func TestSessionBacklog(t *testing.T) {
 						disorder++
 					}
 					last = seq
+					switch {
+					case int(h.CapLen) == int(h.OrigLen):
+						whole++
+					case h.CapLen == CutLen:
+						cut++
+						if firstCut < 0 {
+							firstCut = int(seq)
+						}
+					default:
+						t.Errorf("datagram %d: %d of %d bytes captured", seq, h.CapLen, h.OrigLen)
+					}
 				}
 			}))
 		}()
 		payloads := make([][]byte, n)
 		for i := range payloads {
-			payloads[i] = binary.BigEndian.AppendUint32(make([]byte, 0, 200), uint32(i))[:200]
+			payloads[i] = binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(i))[:size]
 		}
 		l.SendUDP("a", lab.PairB, 9, 0, payloads...)
 		time.Sleep(200 * time.Millisecond) // the last block retires
@@ -301,7 +319,7 @@ func TestSessionBacklog(t *testing.T) {
 		return st, got
 	}
 	t.Run("spool", func(t *testing.T) {
-		st, got := run(t, 0) // the default spool
+		st, got := run(t, Options{}, n, 200) // the default spool
 		t.Logf("%d sightings, %d dropped, backlog %+v", got, st.Drops(), st.Backlog)
 		if st.Drops() != 0 || got < n {
 			t.Errorf("%d of %d datagrams delivered, %d dropped by the kernel; want all, none", got, n, st.Drops())
@@ -312,9 +330,12 @@ func TestSessionBacklog(t *testing.T) {
 		if st.Backlog.SpooledBatches == 0 {
 			t.Errorf("nothing spooled: the test did not overrun the ring")
 		}
+		if st.Cut != 0 || cut != 0 {
+			t.Errorf("%d frames cut (%d records) with the backlog never nearly full", st.Cut, cut)
+		}
 	})
 	t.Run("no spool", func(t *testing.T) {
-		st, got := run(t, -1)
+		st, got := run(t, Options{Spool: -1}, n, 200)
 		t.Logf("%d sightings, %d dropped, backlog %+v", got, st.Drops(), st.Backlog)
 		if st.Drops() == 0 {
 			t.Errorf("no kernel drops without a spool: the burst did not overrun the ring, so the spool case proves nothing")
@@ -323,6 +344,38 @@ func TestSessionBacklog(t *testing.T) {
 		// following them; those after the last such frame are not.
 		if reported == 0 || reported > st.Drops() {
 			t.Errorf("records report %d kernel drops of the %d counted; want some, and no more", reported, st.Drops())
+		}
+		if cut != 0 {
+			t.Errorf("%d frames of %d bytes cut: they are no longer than CutLen", cut, 242)
+		}
+	})
+	// A burst of 8 KB datagrams, 32 MB, through an 8 MiB ring and an 8 MiB
+	// spool: whole, they overflow both (OverloadDrop); cut to CutLen once
+	// the spool is three quarters written or the ring half full
+	// (OverloadCut, the default), they arrive, in order, the first whole.
+	// The sender outruns any reader, so a few may be dropped before the
+	// ring is half full: the test wants 98 %, and a quarter of the drops.
+	const big, bigSize = 4000, 8000
+	var dropped uint64 // by the kernel with OverloadDrop
+	t.Run("overload drop", func(t *testing.T) {
+		st, got := run(t, Options{Spool: 8 << 20, Overload: OverloadDrop}, big, bigSize)
+		t.Logf("%d sightings, %d dropped, backlog %+v", got, st.Drops(), st.Backlog)
+		dropped = st.Drops()
+		if dropped < big/5 {
+			t.Errorf("%d kernel drops with frames kept whole: the burst did not overrun ring and spool, so the cut case proves little", dropped)
+		}
+		if st.Cut != 0 || cut != 0 {
+			t.Errorf("%d frames cut (%d records) with OverloadDrop", st.Cut, cut)
+		}
+	})
+	t.Run("overload cut", func(t *testing.T) {
+		st, got := run(t, Options{Spool: 8 << 20}, big, bigSize)
+		t.Logf("%d sightings, %d dropped, %d cut from datagram %d on, backlog %+v", got, st.Drops(), st.Cut, firstCut, st.Backlog)
+		if seqs < big*98/100 || dropped > 0 && 4*st.Drops() > dropped {
+			t.Errorf("%d of %d datagrams delivered in order, %d dropped by the kernel (%d without cutting)", seqs, big, st.Drops(), dropped)
+		}
+		if cut == 0 || uint64(cut) != st.Cut || whole == 0 {
+			t.Errorf("%d records cut, stats say %d, %d whole; want the same, some of each", cut, st.Cut, whole)
 		}
 	})
 }

@@ -161,6 +161,7 @@ type benchResult struct {
 	forwarded float64 // packets per second arriving at the outside namespace (UDP), or Mbit/s received (TCP)
 	expected  int64   // copies the host's devices saw (their rx+tx counters)
 	captured  int64   // copies the tool read
+	cut       int64   // of them, cut to 320 bytes under load (--overload cut)
 	drops     int64   // kernel drops the tool reported
 	lost      int64   // plugin batches lost
 	cpu       float64 // seconds of the tool (and its plugins)
@@ -420,6 +421,7 @@ var (
 	itSightings     = regexp.MustCompile(`ifacetrace: (\d+) sightings in`)
 	itDropped       = regexp.MustCompile(`(\d+) DROPPED by the kernel`)
 	itLost          = regexp.MustCompile(`lost (\d+) batches`)
+	itCut           = regexp.MustCompile(`ifacetrace: (\d+) frames cut to`)
 )
 
 func parseCaptureOutput(r *benchResult, s string) {
@@ -435,7 +437,7 @@ func parseCaptureOutput(r *benchResult, s string) {
 		r.captured, r.drops = m, num(tcpdumpDropped)
 		return
 	}
-	r.captured, r.drops, r.lost = num(itSightings), num(itDropped), num(itLost)
+	r.captured, r.drops, r.lost, r.cut = num(itSightings), num(itDropped), num(itLost), num(itCut)
 }
 
 func median(xs []float64) float64 {
@@ -464,7 +466,7 @@ func reportBench(b *testing.B, traffic string, secs, runs int, tools []benchTool
 	}
 	var w strings.Builder
 	fmt.Fprintf(&w, "\n%s traffic, %d s per run, median of %d runs, tools alternating\n\n", strings.ToUpper(traffic), secs, runs)
-	fmt.Fprintf(&w, "| tool | %s | × tcpdump | copies captured / expected | × tcpdump | kernel drops | plugin batches lost | CPU s | peak RSS MB (most) |\n|---|---|---|---|---|---|---|---|---|\n", unit)
+	fmt.Fprintf(&w, "| tool | %s | × tcpdump | copies captured / expected | × tcpdump | of them cut | kernel drops | plugin batches lost | CPU s | peak RSS MB (most) |\n|---|---|---|---|---|---|---|---|---|---|\n", unit)
 	for _, t := range tools {
 		fwd := med(t.name, func(r benchResult) float64 { return r.forwarded })
 		frac := med(t.name, func(r benchResult) float64 {
@@ -491,15 +493,21 @@ func reportBench(b *testing.B, traffic string, secs, runs int, tools []benchTool
 			return fmt.Sprintf("%.3f", a/b)
 		}
 		if t.argv == nil {
-			fmt.Fprintf(&w, "| %s | %.0f | %s | – | – | – | – | – | – |\n", t.name, fwd, ratio(fwd, refFwd))
+			fmt.Fprintf(&w, "| %s | %.0f | %s | – | – | – | – | – | – | – |\n", t.name, fwd, ratio(fwd, refFwd))
 			continue
 		}
 		most := 0.0
 		for _, r := range results[t.name] {
 			most = max(most, r.rssMB)
 		}
-		fmt.Fprintf(&w, "| %s | %.0f | %s | %.4f | %s | %.0f | %.0f | %.2f | %.0f (%.0f) |\n", t.name, fwd, ratio(fwd, refFwd),
+		fmt.Fprintf(&w, "| %s | %.0f | %s | %.4f | %s | %.4f | %.0f | %.0f | %.2f | %.0f (%.0f) |\n", t.name, fwd, ratio(fwd, refFwd),
 			frac, ratio(frac, refFrac),
+			med(t.name, func(r benchResult) float64 {
+				if r.captured == 0 {
+					return 0
+				}
+				return float64(r.cut) / float64(r.captured)
+			}),
 			med(t.name, func(r benchResult) float64 { return float64(r.drops) }),
 			med(t.name, func(r benchResult) float64 { return float64(r.lost) }),
 			med(t.name, func(r benchResult) float64 { return r.cpu }),

@@ -42,6 +42,7 @@ func captureFlags() []cli.Flag {
 		&cli.IntFlag{Name: "buffer-size", Aliases: []string{"B"}, Usage: "ring buffer per socket in `MiB` (default 32)"},
 		&cli.StringFlag{Name: "spool", Usage: "while correlation falls behind, keep the rings drained into a backlog file of up to `SIZE` (default 1G; 0: none, frames wait in the rings)"},
 		&cli.StringFlag{Name: "spool-dir", Usage: "put the backlog file in `DIR` (default $TMPDIR or /tmp); it is unlinked at once"},
+		&cli.StringFlag{Name: "overload", Usage: "what to do while the backlog is nearly full (three quarters of --spool) or a ring half full: cut (default: keep every frame, cut those longer than 320 bytes to 320, enough for the headers and the trace) or drop (keep frames whole; once the backlog is full the kernel drops them)", Value: "cut"},
 		&cli.BoolFlag{Name: "no-conntrack", Usage: "do not follow connection tracking (ctnetlink events) in the captured namespaces; by default traces and flows say which conntrack entry they belong to and whether their NAT is the kernel's mapping"},
 		&cli.BoolFlag{Name: "normal-priority", Usage: "correlate at normal CPU priority; by default correlation and output yield to everything else on a busy host, and catch up from the backlog"},
 		&cli.StringSliceFlag{Name: "plugin", Usage: "run plugin `NAME[:key=value,...]` (repeatable): a built-in, ifacetrace-plugin-NAME on the plugin path, or a path; sha256=HEX pins its binary"},
@@ -82,6 +83,14 @@ func options(c *cli.Context) (tracer.Options, []netns.Entry, error) {
 		o.Spool = n
 	}
 	o.SpoolDir = c.String("spool-dir")
+	switch v := c.String("overload"); v {
+	case "cut":
+		o.Overload = tracer.OverloadCut
+	case "drop":
+		o.Overload = tracer.OverloadDrop
+	default:
+		return o, nil, usagef("--overload %s: want cut or drop", v)
+	}
 	o.NormalPriority = c.Bool("normal-priority")
 	entries, follow, err := selectNamespaces(c.StringSlice("netns"))
 	o.Follow = follow
@@ -554,6 +563,9 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 			fmt.Fprintf(w, "; it was full %d times (raise --spool)", bs.Waits)
 		}
 		fmt.Fprintln(w)
+	}
+	if st.Cut > 0 {
+		fmt.Fprintf(w, "ifacetrace: %d frames cut to %d bytes while the backlog was nearly full or the capture behind (raise --spool or -B to keep them whole, or --overload drop to keep them whole or not at all)\n", st.Cut, tracer.CutLen)
 	}
 	if e := st.Backlog.SpoolError; e != "" {
 		fmt.Fprintf(w, "ifacetrace: the backlog could not spool (%s): choose another --spool-dir\n", e)

@@ -185,6 +185,16 @@ func (s *Socket) ReadBlockRaw(fn func(p *Packet), raw func(block []byte)) (int, 
 	}
 }
 
+// Behind reports whether at least half the ring waits for the reader: the
+// block half a ring past the next one to read is already handed over (the
+// kernel fills blocks in ring order). One atomic load, for a reader that
+// must decide how much work it may spend on a block before the ring
+// overflows. It must not be called concurrently with ReadBlock.
+func (s *Socket) Behind() bool {
+	k := (s.cur + s.nblocks/2) % s.nblocks
+	return atomic.LoadUint32(s.blockStatus(s.ring[k*s.bsize:]))&StatusUser != 0
+}
+
 // Wake makes a blocked ReadBlock return, and ReadBlock return ErrClosed once
 // no handed-over block is left. It is safe to call from any goroutine, more
 // than once.

@@ -180,3 +180,42 @@ func TestOpenPromiscuousNeedsDevice(t *testing.T) {
 		t.Fatal("promiscuous on any: no error")
 	}
 }
+
+// Behind: false while the ring is empty or less than half full, true once
+// the kernel has handed over half the ring, false again once the reader
+// has taken the blocks. Four 64 KiB blocks hold 7 frames of 8 KB each, so
+// 24 datagrams fill three blocks and part of the fourth.
+func TestSocketBehind(t *testing.T) {
+	l := lab.NewPair(t)
+	l.Exec("a", "ip", "link", "set", "va", "mtu", "9000")
+	l.Exec("b", "ip", "link", "set", "vb", "mtu", "9000")
+	va := ifindex(t, l, "a", "va")
+	var s *Socket
+	err := netns.Do(l.Path("a"), func() (err error) {
+		s, err = Open(Config{Ifindex: int(va), BlockSize: 64 << 10, NumBlocks: 4, BlockTimeout: time.Second})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Behind() {
+		t.Fatal("Behind with an empty ring")
+	}
+	udp(t, l, "a", lab.PairB, 4, 8000) // half a block: not handed over yet
+	if s.Behind() {
+		t.Fatal("Behind with half a block filled")
+	}
+	udp(t, l, "a", lab.PairB, 20, 8000)
+	if !s.Behind() {
+		t.Fatal("not Behind with three of four blocks filled")
+	}
+	for range 2 {
+		if _, err := s.ReadBlock(func(*Packet) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Behind() {
+		t.Fatal("still Behind after the two full blocks were read")
+	}
+}

@@ -21,6 +21,9 @@ func Open(Config) (*Socket, error) { return nil, errNotSupported }
 // ReadBlock fails outside Linux.
 func (*Socket) ReadBlock(func(*Packet)) (int, error) { return 0, errNotSupported }
 
+// Behind is false outside Linux.
+func (*Socket) Behind() bool { return false }
+
 // Wake does nothing outside Linux.
 func (*Socket) Wake() {}
 
