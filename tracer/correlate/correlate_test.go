@@ -101,6 +101,16 @@ func feed(t testing.TB, c *Correlator, ss []sight) (recs []record.Header, traces
 func drain(t testing.TB, c *Correlator) (recs []record.Header, traces []*Trace) {
 	t.Helper()
 	buf, n, trs := c.Drain(nil)
+	recs = headers(t, buf)
+	if len(recs) != n {
+		t.Fatalf("Drain said %d records, buffer holds %d", n, len(recs))
+	}
+	return recs, trs
+}
+
+// headers reads the headers of the records in buf.
+func headers(t testing.TB, buf []byte) (hs []record.Header) {
+	t.Helper()
 	r := record.NewReader(buf)
 	for {
 		var h record.Header
@@ -109,14 +119,10 @@ func drain(t testing.TB, c *Correlator) (recs []record.Header, traces []*Trace) 
 			t.Fatal(err)
 		}
 		if !ok {
-			break
+			return hs
 		}
-		recs = append(recs, h)
+		hs = append(hs, h)
 	}
-	if len(recs) != n {
-		t.Fatalf("Drain said %d records, buffer holds %d", n, len(recs))
-	}
-	return recs, trs
 }
 
 type hopID struct {

@@ -81,30 +81,21 @@ func (d *drained) take(t testing.TB, c *Correlator, maxBytes, maxTraces int) boo
 		d.ids[cp.ID] = &cp
 		d.traces = append(d.traces, &cp)
 	}
-	r := record.NewReader(buf)
-	got, off := 0, 0
-	for {
-		var h record.Header
-		_, ok, err := r.Next(&h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
+	hs := headers(t, buf)
+	off := 0
+	for k, h := range hs {
 		if d.ids[h.TraceID] == nil {
 			t.Fatalf("record of trace %d before the trace", h.TraceID)
 		}
-		if got > 0 && off >= maxBytes {
-			t.Fatalf("record %d starts at byte %d, past DrainLimit's %d", got, off, maxBytes)
+		if k > 0 && off >= maxBytes {
+			t.Fatalf("record %d starts at byte %d, past DrainLimit's %d", k, off, maxBytes)
 		}
 		off += record.Size(int(h.CapLen))
-		d.recs = append(d.recs, h)
-		got++
 	}
-	if got != n {
-		t.Fatalf("DrainLimit said %d records, buffer holds %d", n, got)
+	if len(hs) != n {
+		t.Fatalf("DrainLimit said %d records, buffer holds %d", n, len(hs))
 	}
+	d.recs = append(d.recs, hs...)
 	if n == 0 && len(trs) == 0 && more {
 		t.Fatalf("DrainLimit returned nothing but said more")
 	}
