@@ -21,7 +21,6 @@ type firstCopies struct {
 	slots  []copySlot
 	mask   uint64
 	window int64
-	pkt    decode.Packet
 }
 
 type copySlot struct {
@@ -36,45 +35,34 @@ func newFirstCopies(window int64) *firstCopies {
 	return &firstCopies{slots: make([]copySlot, n), mask: n - 1, window: window}
 }
 
-// trim returns how many bytes of the frame to keep: all of them, or
-// CutLen (what a frame cut under load keeps) for a later copy of a packet whose first copy this socket
-// read within the window, when the trimmed bytes still give the same
-// fingerprint (long extension headers may push the payload it covers past
-// the cut).
-func (f *firstCopies) trim(hatype, vlan uint16, data []byte, t int64, ifindex int32, dir record.Direction) int {
-	if len(data) <= CutLen || decode.Decode(hatype, vlan, data, &f.pkt) != nil || !f.pkt.Valid {
-		return len(data) // unknown link types are fingerprinted whole: keep them so
-	}
-	fp := f.pkt.Fingerprint
+// later reports whether a frame with fingerprint fp, read at t on device
+// ifindex in direction dir, is a later copy of a packet whose first copy
+// this socket read within the window. A frame that is not becomes its
+// packet's first copy.
+func (f *firstCopies) later(fp uint64, t int64, ifindex int32, dir record.Direction) bool {
 	s := &f.slots[fp&f.mask]
 	if s.fp == fp && t-s.time <= f.window && t >= s.time && (s.ifindex != ifindex || s.dir != dir) {
-		if cutKeeps(hatype, vlan, data, fp, &f.pkt) {
-			return CutLen
-		}
-		return len(data)
+		return true
 	}
 	*s = copySlot{fp: fp, time: t, ifindex: ifindex, dir: dir}
-	return len(data)
+	return false
 }
 
-// cutLen returns how many bytes of a frame to keep under load
-// (OverloadCut): CutLen, or all of them when there are no more, or when
-// the frame cannot be fingerprinted from its first CutLen bytes as it is
-// whole (unknown link types, long extension headers or tunnel headers
-// before the payload the fingerprint covers): a cut copy must still join
-// its trace.
-func cutLen(hatype, vlan uint16, data []byte, pkt *decode.Packet) int {
+// keepLen returns how many bytes of a frame a reader keeps: CutLen when
+// the frame is longer, cut says so of its fingerprint (a later copy, with
+// firstCopies.later; any frame while cutting under load), and its first
+// CutLen bytes give the same fingerprint; all of them otherwise. A cut
+// copy must still join its trace: unknown link types are fingerprinted
+// whole, and long extension headers or tunnel headers may push the
+// payload the fingerprint covers past the cut. pkt is scratch; the frame
+// is decoded once whatever cut decides.
+func keepLen(hatype, vlan uint16, data []byte, pkt *decode.Packet, cut func(fp uint64) bool) int {
 	if len(data) <= CutLen || decode.Decode(hatype, vlan, data, pkt) != nil || !pkt.Valid {
 		return len(data)
 	}
-	if cutKeeps(hatype, vlan, data, pkt.Fingerprint, pkt) {
+	fp := pkt.Fingerprint
+	if cut(fp) && decode.Decode(hatype, vlan, data[:CutLen], pkt) == nil && pkt.Valid && pkt.Fingerprint == fp {
 		return CutLen
 	}
 	return len(data)
-}
-
-// cutKeeps reports whether the first CutLen bytes of a frame still give
-// fp, its fingerprint. pkt is scratch.
-func cutKeeps(hatype, vlan uint16, data []byte, fp uint64, pkt *decode.Packet) bool {
-	return decode.Decode(hatype, vlan, data[:CutLen], pkt) == nil && pkt.Valid && pkt.Fingerprint == fp
 }

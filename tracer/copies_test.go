@@ -28,13 +28,14 @@ func udpFrame(t *testing.T, ttl uint8, id uint16, payload []byte) []byte {
 	return buf.Bytes()
 }
 
-// firstCopies: a packet's first copy is kept, its copies on other devices
+// firstCopies (with keepLen): a packet's first copy is kept, its copies on other devices
 // are later ones, the same packet again on the first copy's device and
 // direction is a new packet (a retransmission), and after the window a
 // fingerprint is forgotten.
 func TestFirstCopies(t *testing.T) {
 	const ms = int64(time.Millisecond)
 	f := newFirstCopies(100 * ms)
+	var pkt decode.Packet
 	big := make([]byte, 1000)
 	p1, p1ttl := udpFrame(t, 64, 1, big), udpFrame(t, 63, 1, big) // one packet, before and after a router
 	p2 := udpFrame(t, 64, 2, big)
@@ -60,7 +61,7 @@ func TestFirstCopies(t *testing.T) {
 		if s.later {
 			want = CutLen
 		}
-		if got := f.trim(1, 0, s.frame, s.at, s.ifindex, s.dir); got != want {
+		if got := keepLen(1, 0, s.frame, &pkt, func(fp uint64) bool { return f.later(fp, s.at, s.ifindex, s.dir) }); got != want {
 			t.Errorf("%s: keeps %d bytes, want %d", s.name, got, want)
 		}
 	}
@@ -128,11 +129,11 @@ func TestSessionTrimsLaterCopies(t *testing.T) {
 	}
 }
 
-// cutLen keeps CutLen bytes of a long frame whose fingerprint they still
+// keepLen, cutting every frame (under load), keeps CutLen bytes of a long frame whose fingerprint they still
 // give, and every byte of a short frame, of one it cannot decode, and of
 // one whose fingerprint needs bytes past CutLen (the payload behind 304
 // bytes of IPv6 destination options).
-func TestCutLen(t *testing.T) {
+func TestKeepLenCut(t *testing.T) {
 	var pkt decode.Packet
 	long := udpFrame(t, 64, 1, make([]byte, 1000))
 	deepV6 := func() []byte {
@@ -169,7 +170,7 @@ func TestCutLen(t *testing.T) {
 		{"undecodable", 0xfffe, long, len(long)},
 		{"payload past the cut", 1, deepV6, len(deepV6)},
 	} {
-		if got := cutLen(c.hatype, 0, c.frame, &pkt); got != c.want {
+		if got := keepLen(c.hatype, 0, c.frame, &pkt, func(uint64) bool { return true }); got != c.want {
 			t.Errorf("%s: keeps %d of %d bytes, want %d", c.name, got, len(c.frame), c.want)
 		}
 	}

@@ -73,15 +73,15 @@ type sock struct {
 	gen     uint64
 	buf     []byte
 	n       int
-	ids     []rawID      // the current raw block's devices
-	lost    []rawDrops   // the current raw block's drops
-	blocks  uint64       // ring blocks read: the current one's number
-	retired atomic.Bool  // its namespace is gone: close as soon as it ends
-	copies  *firstCopies // set when later copies are trimmed
-	cut     bool         // the current block's frames are cut to CutLen (OverloadCut)
-	bytes   int          // captured bytes of the current block's frames
-	big     bool         // the last block's frames were long enough on average for cutting to pay
-	pkt     decode.Packet
+	ids     []rawID       // the current raw block's devices
+	lost    []rawDrops    // the current raw block's drops
+	blocks  uint64        // ring blocks read: the current one's number
+	retired atomic.Bool   // its namespace is gone: close as soon as it ends
+	copies  *firstCopies  // set when later copies are trimmed
+	cut     bool          // the current block's frames are cut to CutLen (OverloadCut)
+	bytes   int           // captured bytes of the current block's frames
+	big     bool          // the last block's frames were long enough on average for cutting to pay
+	pkt     decode.Packet // scratch for keepLen
 }
 
 // PermissionHint is the advice given when capturing is not permitted.
@@ -802,14 +802,16 @@ func (s *Session) append(so *sock, p *afpacket.Packet) {
 	h.Drops = so.dropsAt(p)
 	data := p.Data
 	so.bytes += len(data)
-	if so.copies != nil {
-		data = data[:so.copies.trim(p.HAType, p.VLANTCI, data, p.TimeNanos, p.Ifindex, h.Dir)]
-	}
-	if so.cut && len(data) > CutLen {
-		if n := cutLen(p.HAType, p.VLANTCI, data, &so.pkt); n < len(data) {
-			data = data[:n]
-			s.cut.Add(1)
+	if so.copies != nil || so.cut {
+		later := false
+		n := keepLen(p.HAType, p.VLANTCI, data, &so.pkt, func(fp uint64) bool {
+			later = so.copies != nil && so.copies.later(fp, p.TimeNanos, p.Ifindex, h.Dir)
+			return later || so.cut
+		})
+		if n < len(data) && !later {
+			s.cut.Add(1) // trimming alone would have kept it whole
 		}
+		data = data[:n]
 	}
 	so.buf = record.Append(so.buf, h, data)
 	so.n++

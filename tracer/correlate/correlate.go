@@ -809,8 +809,7 @@ func (c *Correlator) DrainLimit(dst []byte, maxBytes, maxTraces int) (records []
 		sg := c.sights.at(i)
 		t := c.traces.at(sg.trace)
 		if !t.reported {
-			more = t.closed
-			break
+			break // open, or closed and still in c.done: more says so below
 		}
 		if count > 0 && len(dst) >= maxBytes {
 			more = true
