@@ -48,6 +48,12 @@ type backlog struct {
 	// failed). The spool is written from its start again only once it is
 	// empty, so its quarter left is what counts.
 	nearlyFull atomic.Bool
+	// halfFull is set while half the room is taken, by the same measure:
+	// delivery stops holding back for a burst (burstHold).
+	halfFull atomic.Bool
+
+	// frames and bytes count what was pushed, for the capture's rate.
+	frames, bytes atomic.Uint64
 }
 
 type backlogEntry struct {
@@ -77,6 +83,8 @@ func newBacklog(memMax int, dir string, spoolMax int64) *backlog {
 // memory nor spool has room.
 func (bl *backlog) push(b *Batch) (reuse []byte) {
 	bl.unseen.Add(1)
+	bl.frames.Add(uint64(b.Count))
+	bl.bytes.Add(uint64(len(b.Records)))
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
 	n := len(b.Records)
@@ -129,13 +137,14 @@ func (bl *backlog) peak() {
 	bl.gauge()
 }
 
-// gauge updates nearlyFull. bl.mu is held.
+// gauge updates nearlyFull and halfFull. bl.mu is held.
 func (bl *backlog) gauge() {
-	full := 4*bl.mem >= 3*bl.memMax
+	taken, room := int64(bl.mem), int64(bl.memMax)
 	if bl.spoolMax > 0 && bl.err == nil {
-		full = 4*bl.wOff >= 3*bl.spoolMax
+		taken, room = bl.wOff, bl.spoolMax
 	}
-	bl.nearlyFull.Store(full)
+	bl.nearlyFull.Store(4*taken >= 3*room)
+	bl.halfFull.Store(2*taken >= room)
 }
 
 // pop takes the oldest batch, waiting for one; spare gives memory for

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -126,36 +127,43 @@ func TestBacklogBadSpoolDir(t *testing.T) {
 
 // nearlyFull is set from three quarters of the spool written (of the
 // memory allowance without a spool) and cleared once the spool is read
-// back empty (memory drops below three quarters).
-func TestBacklogNearlyFull(t *testing.T) {
+// back empty (memory drops below three quarters); halfFull likewise from
+// half. The backlog counts the frames and bytes pushed, for the rate.
+func TestBacklogGauges(t *testing.T) {
+	check := func(t *testing.T, bl *backlog, when string, nearly, half bool) {
+		t.Helper()
+		if got := bl.nearlyFull.Load(); got != nearly {
+			t.Fatalf("%s: nearlyFull %v, want %v (spool at %d, memory %d)", when, got, nearly, bl.wOff, bl.mem)
+		}
+		if got := bl.halfFull.Load(); got != half {
+			t.Fatalf("%s: halfFull %v, want %v (spool at %d, memory %d)", when, got, half, bl.wOff, bl.mem)
+		}
+	}
 	t.Run("spool", func(t *testing.T) {
 		bl := newBacklog(1000, t.TempDir(), 4000)
 		defer bl.release()
-		for i, want := range []bool{false, false, false, true, true} {
+		for i, want := range []struct{ nearly, half bool }{{false, false}, {false, false}, {false, true}, {true, true}, {true, true}} {
 			// 1000 in memory, then 1000 per push into the spool.
 			bl.push(backlogBatch(i, 1000))
-			if got := bl.nearlyFull.Load(); got != want {
-				t.Fatalf("after %d KB pushed: nearlyFull %v, want %v (spool at %d)", i+1, got, want, bl.wOff)
-			}
+			check(t, bl, fmt.Sprintf("after %d KB pushed", i+1), want.nearly, want.half)
+		}
+		if f, b := bl.frames.Load(), bl.bytes.Load(); f != 0+1+2+3+4 || b != 5000 {
+			t.Fatalf("counted %d frames and %d bytes pushed, want 10 and 5000", f, b)
 		}
 		for i := range 5 {
 			bl.pop(nil)
-			if bl.nearlyFull.Load() != (i < 4) {
-				t.Fatalf("after %d pops (spool at %d): nearlyFull %v", i+1, bl.wOff, bl.nearlyFull.Load())
-			}
+			check(t, bl, fmt.Sprintf("after %d pops", i+1), i < 4, i < 4)
 		}
 	})
 	t.Run("memory", func(t *testing.T) {
 		bl := newBacklog(1000, "", 0)
-		for i, want := range []bool{false, false, true} {
+		for i, want := range []struct{ nearly, half bool }{{false, false}, {false, true}, {true, true}} {
 			bl.push(backlogBatch(i, 300))
-			if got := bl.nearlyFull.Load(); got != want {
-				t.Fatalf("after %d bytes: nearlyFull %v, want %v", 300*(i+1), got, want)
-			}
+			check(t, bl, fmt.Sprintf("after %d bytes", 300*(i+1)), want.nearly, want.half)
 		}
 		bl.pop(nil)
-		if bl.nearlyFull.Load() {
-			t.Fatalf("600 of 1000 bytes held, still nearlyFull")
-		}
+		check(t, bl, "600 of 1000 bytes held", false, true)
+		bl.pop(nil)
+		check(t, bl, "300 of 1000 bytes held", false, false)
 	})
 }

@@ -41,6 +41,11 @@ type Options struct {
 	NormalPriority bool
 	// Overload is what the readers do while the backlog is nearly full.
 	Overload Overload
+	// Hold is the longest a traffic burst holds delivery back, so that the
+	// tracer takes no CPU from the traffic while it lasts (see burstHold):
+	// 0 for DefaultHold, negative to deliver as frames come. A Count
+	// turns it off: the capture stops as soon as delivery has counted.
+	Hold time.Duration
 }
 
 // Overload is what the readers do while the backlog is nearly full (three
@@ -111,6 +116,7 @@ type Plan struct {
 	SpoolDir    string
 	Idle        bool // deliver in the background (internal/sched)
 	Overload    Overload
+	Hold        time.Duration // 0: deliver as frames come
 
 	backlogMem int // record bytes the backlog keeps in memory; 0: backlogMemory
 }
@@ -153,6 +159,13 @@ func NewPlan(o Options, spaces []Space) (*Plan, error) {
 		p.Spool = DefaultSpool
 	case p.Spool < 0:
 		p.Spool = 0
+	}
+	switch {
+	case o.Count > 0 || o.Hold < 0:
+	case o.Hold == 0:
+		p.Hold = DefaultHold
+	default:
+		p.Hold = o.Hold
 	}
 	if p.SnapLen == 0 {
 		p.SnapLen = 262144

@@ -102,6 +102,10 @@ type Stats struct {
 	// Cut counts frames cut to CutLen bytes because the backlog was
 	// nearly full (OverloadCut).
 	Cut uint64
+	// Holds counts the traffic bursts that held delivery back (Hold), and
+	// Held is how long they held it in all.
+	Holds int
+	Held  time.Duration
 }
 
 // Drops is the total of the sockets' kernel drops.

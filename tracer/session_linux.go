@@ -291,6 +291,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	s.backlog = newBacklog(mem, s.plan.SpoolDir, s.plan.Spool)
 	defer s.backlog.release()
 	var backlogErr atomic.Pointer[error]
+	h := &burstHold{max: s.plan.Hold} // the mover's; read after s.batches closes
 	go func() {
 		// Backlog → delivery, in order, reading spooled records back.
 		// In the foreground like the readers: it holds the backlog's
@@ -299,7 +300,14 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		// half a million kernel drops in 3 s with a busy host).
 		s.comeForward("the backlog")
 		defer close(s.batches)
+		defer func() { h.end(time.Now()) }()
 		for {
+			// A burst holds the batches back until it is over, the
+			// backlog half full or the hold at its longest: delivery then
+			// takes no CPU from the traffic (burstHold).
+			for h.hold(time.Now(), s.backlog.frames.Load(), s.backlog.bytes.Load(), !s.backlog.halfFull.Load() && ctx.Err() == nil) {
+				time.Sleep(burstSample / 4)
+			}
 			b, err := s.backlog.pop(s.spare)
 			if err != nil {
 				backlogErr.Store(&err)
@@ -419,6 +427,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	}
 	st := s.stats(sightings, counts)
 	st.Backlog = s.backlog.Stats()
+	st.Holds, st.Held = h.holds, h.held
 	wcancel() // device watches end before their netlink handles close
 	s.close()
 	return st, runErr

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,6 +377,99 @@ func TestSessionBacklog(t *testing.T) {
 		}
 		if cut == 0 || uint64(cut) != st.Cut || whole == 0 {
 			t.Errorf("%d records cut, stats say %d, %d whole; want the same, some of each", cut, st.Cut, whole)
+		}
+	})
+}
+
+// TestSessionHoldsBursts: a burst of small datagrams, far above a burst's
+// rate, holds delivery back until it is over (Hold, the default), and then
+// every datagram arrives, in order; with Hold off, the same burst is
+// delivered while it lasts (the test's premise holds). Delivery runs at
+// normal priority in both, so that only the hold differs.
+func TestSessionHoldsBursts(t *testing.T) {
+	const n = 150000 // ~20 ring blocks: the first two may go before the burst is seen
+	run := func(t *testing.T, hold time.Duration) (st Stats, during, seqs int) {
+		l := lab.NewPair(t)
+		plan, err := NewPlan(Options{SpoolDir: t.TempDir(), NormalPriority: true, Hold: hold}, []Space{labSpace(t, l, "a")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var over atomic.Bool // the burst is over
+		var runErr error
+		disorder, last := 0, int64(-1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			st, runErr = s.Run(ctx, SinkFunc(func(b *Batch) error {
+				rd := record.NewReader(b.Records)
+				for {
+					var h record.Header
+					data, ok, err := rd.Next(&h)
+					if err != nil || !ok {
+						return err
+					}
+					if len(data) < 46 || data[23] != 17 || binary.BigEndian.Uint16(data[36:]) != 9 {
+						continue
+					}
+					seqs++
+					if !over.Load() {
+						during++
+					}
+					if seq := int64(binary.BigEndian.Uint32(data[42:])); seq > last {
+						last = seq
+					} else {
+						disorder++
+					}
+				}
+			}))
+		}()
+		payloads := make([][]byte, n)
+		for i := range payloads {
+			payloads[i] = binary.BigEndian.AppendUint32(make([]byte, 0, 18), uint32(i))[:18]
+		}
+		start := time.Now()
+		l.SendUDP("a", lab.PairB, 9, 0, payloads...)
+		over.Store(true)
+		took := time.Since(start)
+		time.Sleep(300 * time.Millisecond) // the last block retires, the hold ends
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("session did not end")
+		}
+		if runErr != nil {
+			t.Fatal(runErr)
+		}
+		t.Logf("burst of %d in %v (%.0f/s): %d delivered during it, %d in all; %d holds, %v held; %d dropped; backlog %+v",
+			n, took.Round(time.Millisecond), n/took.Seconds(), during, seqs, st.Holds, st.Held, st.Drops(), st.Backlog)
+		if seqs+int(st.Drops()) < n || disorder > 0 {
+			t.Errorf("%d of %d datagrams delivered, %d dropped by the kernel, %d out of order", seqs, n, st.Drops(), disorder)
+		}
+		return st, during, seqs
+	}
+	t.Run("held", func(t *testing.T) {
+		st, during, _ := run(t, 0)
+		if st.Holds < 1 || st.Held <= 0 || st.Held > DefaultHold {
+			t.Errorf("%d holds for %v in all; want one or more, for at most %v", st.Holds, st.Held, DefaultHold)
+		}
+		if 4*during > n {
+			t.Errorf("%d of %d datagrams delivered during the burst; want at most a quarter (what goes before the burst is seen)", during, n)
+		}
+	})
+	t.Run("not held", func(t *testing.T) {
+		st, during, _ := run(t, -1)
+		if st.Holds != 0 {
+			t.Errorf("%d holds with Hold off", st.Holds)
+		}
+		if 2*during < n {
+			t.Errorf("only %d of %d datagrams delivered during the burst without a hold: the held case proves nothing", during, n)
 		}
 	})
 }

@@ -43,6 +43,7 @@ func captureFlags() []cli.Flag {
 		&cli.StringFlag{Name: "spool", Usage: "while correlation falls behind, keep the rings drained into a backlog file of up to `SIZE` (default 1G; 0: none, frames wait in the rings)"},
 		&cli.StringFlag{Name: "spool-dir", Usage: "put the backlog file in `DIR` (default $TMPDIR or /tmp); it is unlinked at once"},
 		&cli.StringFlag{Name: "overload", Usage: "what to do while the backlog is nearly full (three quarters of --spool) or a ring half full: cut (default: keep every frame, cut those longer than 320 bytes to 320, enough for the headers and the trace) or drop (keep frames whole; once the backlog is full the kernel drops them)", Value: "cut"},
+		&cli.DurationFlag{Name: "hold", Usage: "while a traffic burst lasts (50 000 frames or 64 MiB a second), hold correlation and output back for up to `TIME`, so that the tracer takes no CPU from the traffic; they catch up from the backlog once it is over (0: deliver as frames come)", Value: tracer.DefaultHold},
 		&cli.BoolFlag{Name: "no-conntrack", Usage: "do not follow connection tracking (ctnetlink events) in the captured namespaces; by default traces and flows say which conntrack entry they belong to and whether their NAT is the kernel's mapping"},
 		&cli.BoolFlag{Name: "normal-priority", Usage: "correlate at normal CPU priority; by default correlation and output yield to everything else on a busy host, and catch up from the backlog"},
 		&cli.StringSliceFlag{Name: "plugin", Usage: "run plugin `NAME[:key=value,...]` (repeatable): a built-in, ifacetrace-plugin-NAME on the plugin path, or a path; sha256=HEX pins its binary"},
@@ -90,6 +91,14 @@ func options(c *cli.Context) (tracer.Options, []netns.Entry, error) {
 		o.Overload = tracer.OverloadDrop
 	default:
 		return o, nil, usagef("--overload %s: want cut or drop", v)
+	}
+	switch h := c.Duration("hold"); {
+	case h < 0:
+		return o, nil, usagef("--hold must not be negative")
+	case h == 0:
+		o.Hold = -1
+	default:
+		o.Hold = h
 	}
 	o.NormalPriority = c.Bool("normal-priority")
 	entries, follow, err := selectNamespaces(c.StringSlice("netns"))
@@ -566,6 +575,9 @@ func summary(w io.Writer, st tracer.Stats, cs *pb.CorrelationStats, outs []host.
 	}
 	if st.Cut > 0 {
 		fmt.Fprintf(w, "ifacetrace: %d frames cut to %d bytes while the backlog was nearly full or the capture behind (raise --spool or -B to keep them whole, or --overload drop to keep them whole or not at all)\n", st.Cut, tracer.CutLen)
+	}
+	if st.Holds > 0 {
+		fmt.Fprintf(w, "ifacetrace: %d traffic bursts held correlation and output back for %s in all, to leave the CPUs to the traffic (--hold 0: deliver as frames come)\n", st.Holds, st.Held.Round(time.Millisecond))
 	}
 	if e := st.Backlog.SpoolError; e != "" {
 		fmt.Fprintf(w, "ifacetrace: the backlog could not spool (%s): choose another --spool-dir\n", e)

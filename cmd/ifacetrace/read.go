@@ -28,7 +28,7 @@ const readBatch = 4096
 // live capture's: same pipeline, same outputs, no privilege. The file's
 // timestamps drive the correlation windows, so nothing is late or dropped.
 func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.Config, fcfg flow.Config, expr string, match func(uint16, []byte) bool) error {
-	for _, f := range []string{"interface", "promisc", "netns", "buffer-size", "duration", "rotate-seconds", "spool", "spool-dir", "overload", "normal-priority", "no-conntrack"} {
+	for _, f := range []string{"interface", "promisc", "netns", "buffer-size", "duration", "rotate-seconds", "spool", "spool-dir", "overload", "hold", "normal-priority", "no-conntrack"} {
 		if c.IsSet(f) {
 			return usagef("--%s does not apply to -r (reading a file)", f)
 		}
