@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -33,12 +34,34 @@ func TestNewPlanAny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Plan{Namespaces: []NSPlan{{Sockets: []SocketPlan{{Device: "any"}}}}, SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32, Spool: DefaultSpool, Idle: true}
+	want := &Plan{Namespaces: []NSPlan{{Sockets: []SocketPlan{{Device: "any"}}}}, SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32, Spool: DefaultSpool, Idle: true, Hold: DefaultHold}
 	if diff := cmp.Diff(want, p, cmp.AllowUnexported(Plan{})); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 	if s := p.String(); !strings.Contains(s, "on any") || !strings.Contains(s, "snaplen 262144") {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// Hold: 0 is the default, negative none, and a count turns it off (the
+// capture stops once delivery has counted).
+func TestNewPlanHold(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want time.Duration
+	}{
+		{Options{}, DefaultHold},
+		{Options{Hold: -1}, 0},
+		{Options{Hold: 2 * time.Second}, 2 * time.Second},
+		{Options{Hold: 2 * time.Second, Count: 10}, 0},
+	} {
+		p, err := NewPlan(c.o, devs("lo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Hold != c.want {
+			t.Errorf("Hold %v, Count %d: plan holds %v, want %v", c.o.Hold, c.o.Count, p.Hold, c.want)
+		}
 	}
 }
 
