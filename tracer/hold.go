@@ -15,7 +15,8 @@ import "time"
 // costs: they copy ring blocks into the backlog, which spools them.
 //
 // So while the capture runs at a burst's rate, the backlog's mover holds
-// batches back, and delivery catches up once the rate falls, the backlog
+// batches back, and delivery catches up once the rate has been lower for
+// 100 ms, the backlog
 // is half full, or the hold has lasted its longest (--hold). Each burst
 // is held once: a burst longer than the hold is delivered as it comes once
 // the hold ends, so output never lags by more than the hold plus the
@@ -33,8 +34,11 @@ const (
 	// bulk traffic's copies.
 	burstFrames = 50000
 	burstBytes  = 64 << 20
-	// burstSample is how often the rate is measured.
+	// burstSample is how often the rate is measured; a burst is over
+	// once the rate has stayed below for burstQuiet, so that a sender's
+	// pause (or a busy host's scheduling) does not end it.
 	burstSample = 20 * time.Millisecond
+	burstQuiet  = 100 * time.Millisecond
 )
 
 // burstHold decides, batch by batch, whether the backlog's mover holds
@@ -44,7 +48,7 @@ type burstHold struct {
 
 	at            time.Time // the last sample
 	frames, bytes uint64    // the backlog's counters at the last sample
-	busy          bool      // the last sample's rate was a burst's
+	fast          time.Time // the last sample at a burst's rate
 	since         time.Time // when the current hold began; zero: none
 	spent         bool      // this burst had its hold
 
@@ -62,20 +66,23 @@ func (h *burstHold) hold(now time.Time, frames, bytes uint64, allowed bool) bool
 	}
 	if d := now.Sub(h.at); d >= burstSample {
 		s := d.Seconds()
-		h.busy = float64(frames-h.frames) >= burstFrames*s || float64(bytes-h.bytes) >= burstBytes*s
-		h.at, h.frames, h.bytes = now, frames, bytes
-		if !h.busy {
-			h.spent = false // the burst is over: the next one may hold
+		if float64(frames-h.frames) >= burstFrames*s || float64(bytes-h.bytes) >= burstBytes*s {
+			h.fast = now
 		}
+		h.at, h.frames, h.bytes = now, frames, bytes
+	}
+	busy := h.busy(now)
+	if !busy {
+		h.spent = false // the burst is over: the next one may hold
 	}
 	if !h.since.IsZero() {
-		if h.busy && allowed && now.Sub(h.since) < h.max {
+		if busy && allowed && now.Sub(h.since) < h.max {
 			return true
 		}
 		h.end(now)
 		return false
 	}
-	if h.busy && allowed && !h.spent {
+	if busy && allowed && !h.spent {
 		h.since = now
 		h.holds++
 		return true
@@ -91,5 +98,11 @@ func (h *burstHold) end(now time.Time) {
 	}
 	h.held += now.Sub(h.since)
 	h.since = time.Time{}
-	h.spent = h.busy
+	h.spent = h.busy(now)
+}
+
+// busy reports whether a burst is on: the rate was a burst's less than
+// burstQuiet ago.
+func (h *burstHold) busy(now time.Time) bool {
+	return !h.fast.IsZero() && now.Sub(h.fast) < burstQuiet
 }

@@ -50,11 +50,22 @@ func TestBurstHold(t *testing.T) {
 			{2 * time.Second, 4 * burstFrames, 0, true},
 			{time.Second, 100, 0, true},
 		})
-		if held[0] != 0 || !near(held[1], 2*time.Second) || held[2] > slack {
-			t.Fatalf("held %v before, %v during and %v after a 2 s burst", held[0], held[1], held[2])
+		if held[0] != 0 || !near(held[1], 2*time.Second) || !near(held[2], burstQuiet) {
+			t.Fatalf("held %v before, %v during and %v after a 2 s burst: want none, 2s, and the %v it takes to see the end", held[0], held[1], held[2], burstQuiet)
 		}
-		if h.holds != 1 || !h.since.IsZero() || !near(h.held, 2*time.Second) {
+		if h.holds != 1 || !h.since.IsZero() || !near(h.held, 2*time.Second+burstQuiet) {
 			t.Fatalf("%d holds, %v in all, holding since %v", h.holds, h.held, h.since)
+		}
+	})
+	t.Run("a pause does not end a burst", func(t *testing.T) {
+		h := &burstHold{max: 5 * time.Second}
+		held := holdRun(h, []holdPhase{
+			{time.Second, 4 * burstFrames, 0, true},
+			{burstQuiet / 2, 0, 0, true},
+			{time.Second, 4 * burstFrames, 0, true},
+		})
+		if all := held[0] + held[1] + held[2]; held[1] != burstQuiet/2 || h.holds != 1 || !near(all, 2*time.Second+burstQuiet/2) {
+			t.Fatalf("held %v of a %v pause, %v in %d holds: want one hold through the pause", held[1], burstQuiet/2, all, h.holds)
 		}
 	})
 	t.Run("bytes alone make a burst", func(t *testing.T) {
@@ -68,7 +79,7 @@ func TestBurstHold(t *testing.T) {
 		h := &burstHold{max: time.Second}
 		held := holdRun(h, []holdPhase{
 			{3 * time.Second, 4 * burstFrames, 0, true},
-			{100 * time.Millisecond, 0, 0, true},
+			{3 * burstQuiet, 0, 0, true},
 			{3 * time.Second, 4 * burstFrames, 0, true},
 		})
 		if !near(held[0], time.Second) || held[1] != 0 || !near(held[2], time.Second) || h.holds != 2 {

@@ -34,20 +34,60 @@ func labSpace(t *testing.T, l *lab.Lab, role string) Space {
 	return Space{Entry: e, Devices: devs}
 }
 
+// openIn opens a session in the lab namespace role; tweak, if not nil,
+// changes the plan first.
+func openIn(t *testing.T, l *lab.Lab, role string, o Options, tweak func(*Plan)) *Session {
+	t.Helper()
+	plan, err := NewPlan(o, []Space{labSpace(t, l, role)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(plan)
+	}
+	s, err := Open(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// datagramSeq is the sequence number the tests' UDP datagrams to port 9
+// start with (an IPv4 frame on Ethernet); ok is false for other frames.
+func datagramSeq(frame []byte) (seq int64, ok bool) {
+	if len(frame) < 46 || frame[23] != 17 || binary.BigEndian.Uint16(frame[36:]) != 9 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint32(frame[42:])), true
+}
+
+// numbered is n payloads of size bytes, each starting with its index, the
+// sequence number datagramSeq reads.
+func numbered(n, size int) [][]byte {
+	p := make([][]byte, n)
+	for i := range p {
+		p[i] = binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(i))[:size]
+	}
+	return p
+}
+
+// waitEnd waits for a cancelled session's Run to return (done closed).
+func waitEnd(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("session did not end")
+	}
+}
+
 // TestSessionInOtherNamespace captures in a lab namespace (not the test's
 // own), and checks that every record's device was announced first, with its
 // name and veth peer across namespaces, and that -c is exact.
 func TestSessionInOtherNamespace(t *testing.T) {
 	l := lab.NewPair(t)
 
-	plan, err := NewPlan(Options{Count: 7}, []Space{labSpace(t, l, "a")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openIn(t, l, "a", Options{Count: 7}, nil)
 	known := map[uint32]Device{}
 	var got []record.Header
 	done := make(chan struct{})
@@ -128,14 +168,7 @@ func TestSessionInOtherNamespace(t *testing.T) {
 // without ifacetrace.
 func TestSessionFollowsNamespaces(t *testing.T) {
 	l := lab.NewPair(t)
-	plan, err := NewPlan(Options{Follow: true}, []Space{labSpace(t, l, "a")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openIn(t, l, "a", Options{Follow: true}, nil)
 	rc := runCounting(s)
 	defer rc.stop()
 
@@ -242,15 +275,7 @@ func TestSessionBacklog(t *testing.T) {
 		// A ring of 8 MiB: room for the reader's scheduling hiccups on a
 		// loaded machine, not for the burst.
 		o.BufferSize, o.SpoolDir = 8<<20, t.TempDir()
-		plan, err := NewPlan(o, []Space{labSpace(t, l, "a")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan.backlogMem = 64 << 10
-		s, err := Open(plan)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openIn(t, l, "a", o, func(p *Plan) { p.backlogMem = 64 << 10 })
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var st Stats
@@ -273,11 +298,11 @@ func TestSessionBacklog(t *testing.T) {
 					reported += uint64(h.Drops)
 					// The datagrams' own sequence numbers, not kernel
 					// times (which CPUs stamp), prove the order.
-					if len(data) < 46 || data[23] != 17 || binary.BigEndian.Uint16(data[36:]) != 9 {
+					seq, ok := datagramSeq(data)
+					if !ok {
 						continue
 					}
 					seqs++
-					seq := int64(binary.BigEndian.Uint32(data[42:]))
 					if seq <= last {
 						disorder++
 					}
@@ -296,18 +321,10 @@ func TestSessionBacklog(t *testing.T) {
 				}
 			}))
 		}()
-		payloads := make([][]byte, n)
-		for i := range payloads {
-			payloads[i] = binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(i))[:size]
-		}
-		l.SendUDP("a", lab.PairB, 9, 0, payloads...)
+		l.SendUDP("a", lab.PairB, 9, 0, numbered(n, size)...)
 		time.Sleep(200 * time.Millisecond) // the last block retires
 		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("session did not end")
-		}
+		waitEnd(t, done)
 		if runErr != nil {
 			t.Fatal(runErr)
 		}
@@ -390,14 +407,7 @@ func TestSessionHoldsBursts(t *testing.T) {
 	const n = 150000 // ~20 ring blocks: the first two may go before the burst is seen
 	run := func(t *testing.T, hold time.Duration) (st Stats, during, seqs int) {
 		l := lab.NewPair(t)
-		plan, err := NewPlan(Options{SpoolDir: t.TempDir(), NormalPriority: true, Hold: hold}, []Space{labSpace(t, l, "a")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(plan)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openIn(t, l, "a", Options{SpoolDir: t.TempDir(), NormalPriority: true, Hold: hold}, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var over atomic.Bool // the burst is over
@@ -414,36 +424,29 @@ func TestSessionHoldsBursts(t *testing.T) {
 					if err != nil || !ok {
 						return err
 					}
-					if len(data) < 46 || data[23] != 17 || binary.BigEndian.Uint16(data[36:]) != 9 {
+					seq, ok := datagramSeq(data)
+					if !ok {
 						continue
 					}
 					seqs++
 					if !over.Load() {
 						during++
 					}
-					if seq := int64(binary.BigEndian.Uint32(data[42:])); seq > last {
-						last = seq
-					} else {
+					if seq <= last {
 						disorder++
 					}
+					last = seq
 				}
 			}))
 		}()
-		payloads := make([][]byte, n)
-		for i := range payloads {
-			payloads[i] = binary.BigEndian.AppendUint32(make([]byte, 0, 18), uint32(i))[:18]
-		}
+		payloads := numbered(n, 18)
 		start := time.Now()
 		l.SendUDP("a", lab.PairB, 9, 0, payloads...)
 		over.Store(true)
 		took := time.Since(start)
 		time.Sleep(300 * time.Millisecond) // the last block retires, the hold ends
 		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("session did not end")
-		}
+		waitEnd(t, done)
 		if runErr != nil {
 			t.Fatal(runErr)
 		}
@@ -482,14 +485,7 @@ func TestSessionHoldsBursts(t *testing.T) {
 func TestRunInBackground(t *testing.T) {
 	l := lab.NewPair(t)
 	run := func(t *testing.T) (deliverer string, during map[string]int) {
-		plan, err := NewPlan(Options{Interfaces: []string{"lo", "va"}}, []Space{labSpace(t, l, "a")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(plan)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openIn(t, l, "a", Options{Interfaces: []string{"lo", "va"}}, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		done := make(chan error)
