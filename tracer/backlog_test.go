@@ -7,7 +7,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 )
+
+// eachRecord calls fn with each record of recs, in order, and returns the
+// first error reading them.
+func eachRecord(recs []byte, fn func(h *record.Header, data []byte)) error {
+	rd := record.NewReader(recs)
+	for {
+		var h record.Header
+		data, ok, err := rd.Next(&h)
+		if err != nil || !ok {
+			return err
+		}
+		fn(&h, data)
+	}
+}
 
 func backlogBatch(i, size int) *Batch {
 	return &Batch{Source: i % 3, Count: i, Records: bytes.Repeat([]byte{byte(i)}, size)}

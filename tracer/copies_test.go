@@ -88,17 +88,11 @@ func TestSessionTrimsLaterCopies(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		_, err := s.Run(ctx, SinkFunc(func(b *Batch) error {
-			rd := record.NewReader(b.Records)
 			var p decode.Packet
-			for {
-				var h record.Header
-				data, ok, err := rd.Next(&h)
-				if err != nil || !ok {
-					return err
-				}
+			return eachRecord(b.Records, func(h *record.Header, data []byte) {
 				decode.Decode(h.HAType, h.VLANTCI, data, &p)
 				if p.Proto != decode.ProtoUDP || p.DstPort != 9 {
-					continue
+					return
 				}
 				switch {
 				case h.CapLen == h.OrigLen:
@@ -108,7 +102,7 @@ func TestSessionTrimsLaterCopies(t *testing.T) {
 				default:
 					t.Errorf("a copy of %d bytes kept %d", h.OrigLen, h.CapLen)
 				}
-			}
+			})
 		}))
 		done <- err
 	}()

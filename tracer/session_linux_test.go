@@ -99,21 +99,12 @@ func TestSessionInOtherNamespace(t *testing.T) {
 			for _, d := range b.Devices {
 				known[d.ID] = d
 			}
-			rd := record.NewReader(b.Records)
-			for {
-				var h record.Header
-				_, ok, err := rd.Next(&h)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return nil
-				}
+			return eachRecord(b.Records, func(h *record.Header, _ []byte) {
 				if _, ok := known[h.Iface]; !ok {
 					t.Errorf("record for interface %d before its announcement", h.Iface)
 				}
-				got = append(got, h)
-			}
+				got = append(got, *h)
+			})
 		}))
 	}()
 	payloads := make([][]byte, 20)
@@ -234,15 +225,7 @@ func runCounting(s *Session) *counting {
 			for _, d := range b.Devices {
 				names[d.ID] = d.NetNSName + "/" + d.Name
 			}
-			rd := record.NewReader(b.Records)
-			for {
-				var h record.Header
-				_, ok, err := rd.Next(&h)
-				if err != nil || !ok {
-					return err
-				}
-				rc.seen[names[h.Iface]]++
-			}
+			return eachRecord(b.Records, func(h *record.Header, _ []byte) { rc.seen[names[h.Iface]]++ })
 		}))
 	}()
 	return rc
@@ -287,20 +270,14 @@ func TestSessionBacklog(t *testing.T) {
 			defer close(done)
 			st, runErr = s.Run(ctx, SinkFunc(func(b *Batch) error {
 				time.Sleep(50 * time.Millisecond) // a slow correlation
-				rd := record.NewReader(b.Records)
-				for {
-					var h record.Header
-					data, ok, err := rd.Next(&h)
-					if err != nil || !ok {
-						return err
-					}
+				return eachRecord(b.Records, func(h *record.Header, data []byte) {
 					got++
 					reported += uint64(h.Drops)
 					// The datagrams' own sequence numbers, not kernel
 					// times (which CPUs stamp), prove the order.
 					seq, ok := datagramSeq(data)
 					if !ok {
-						continue
+						return
 					}
 					seqs++
 					if seq <= last {
@@ -318,7 +295,7 @@ func TestSessionBacklog(t *testing.T) {
 					default:
 						t.Errorf("datagram %d: %d of %d bytes captured", seq, h.CapLen, h.OrigLen)
 					}
-				}
+				})
 			}))
 		}()
 		l.SendUDP("a", lab.PairB, 9, 0, numbered(n, size)...)
@@ -417,16 +394,10 @@ func TestSessionHoldsBursts(t *testing.T) {
 		go func() {
 			defer close(done)
 			st, runErr = s.Run(ctx, SinkFunc(func(b *Batch) error {
-				rd := record.NewReader(b.Records)
-				for {
-					var h record.Header
-					data, ok, err := rd.Next(&h)
-					if err != nil || !ok {
-						return err
-					}
+				return eachRecord(b.Records, func(_ *record.Header, data []byte) {
 					seq, ok := datagramSeq(data)
 					if !ok {
-						continue
+						return
 					}
 					seqs++
 					if !over.Load() {
@@ -436,7 +407,7 @@ func TestSessionHoldsBursts(t *testing.T) {
 						disorder++
 					}
 					last = seq
-				}
+				})
 			}))
 		}()
 		payloads := numbered(n, 18)
