@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
@@ -28,7 +29,12 @@ type backlog struct {
 	head   int
 	closed bool
 
-	mem, memMax int // record bytes held in memory, and the allowance
+	// mem is the memory held by batches in memory, and memMax its
+	// allowance. A batch holds its record buffer whole, however little of
+	// it a block filled: it is counted by its capacity, so that the
+	// allowance also bounds how many buffers a burst takes before it
+	// spools (Session.prepare makes them ahead).
+	mem, memMax int
 
 	dir        string
 	f          *os.File // the spool, created when first needed
@@ -38,6 +44,7 @@ type backlog struct {
 	err        error    // the spool failed: spooling stops, readers wait
 
 	stats BacklogStats
+	tail  []byte // scratch for spool's ids and drops
 
 	// unseen counts batches pushed and not yet received by the delivery
 	// loop (it calls seen): popped ones may still be on their way.
@@ -56,56 +63,67 @@ type backlog struct {
 	frames, bytes atomic.Uint64
 }
 
+// backlogEntry is a queued batch: in memory, or spooled. A spooled batch
+// holds no memory of its own but this entry: its records are in the
+// spool, followed by its raw block's device ids and drops (spoolTail), and
+// its Batch and record buffer went back to the reader. A burst can spool
+// thousands of batches; the readers allocate nothing for them.
 type backlogEntry struct {
-	b   *Batch
-	off int64 // spooled: where its records are
-	n   int   // spooled: how many bytes
+	b *Batch // in memory; nil when spooled
+
+	off        int64 // where its records are
+	n          int   // how many bytes of records
+	ids, drops int   // how many device ids and drops follow them
+	count, src int
+	time       int64
+	raw        bool
 }
 
 // BacklogStats count what the backlog did.
 type BacklogStats struct {
 	SpooledBatches uint64 // batches written to the spool
 	SpooledBytes   uint64
-	PeakBytes      int64  // most record bytes waiting at once (memory and spool)
+	PeakBytes      int64  // most bytes waiting at once (buffers in memory and records spooled)
 	Waits          uint64 // times a reader waited because memory and spool were full
 	SpoolError     string // why the spool stopped being used, if it did
 }
 
 func newBacklog(memMax int, dir string, spoolMax int64) *backlog {
-	b := &backlog{memMax: memMax, dir: dir, spoolMax: spoolMax}
+	b := &backlog{memMax: memMax, dir: dir, spoolMax: spoolMax, q: make([]backlogEntry, 0, 1024)}
 	b.nonEmpty.L = &b.mu
 	b.room.L = &b.mu
 	return b
 }
 
-// push queues a batch. It returns the batch's record buffer for reuse when
-// the records went to the spool (nil otherwise). It waits while neither
-// memory nor spool has room.
-func (bl *backlog) push(b *Batch) (reuse []byte) {
+// push queues a batch. It reports whether the batch went to the spool: b
+// and its record buffer are then the caller's again. It waits while
+// neither memory nor spool has room.
+func (bl *backlog) push(b *Batch) (spooled bool) {
 	bl.unseen.Add(1)
 	bl.frames.Add(uint64(b.Count))
 	bl.bytes.Add(uint64(len(b.Records)))
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
-	n := len(b.Records)
+	n, held := len(b.Records), cap(b.Records)
 	for {
-		if bl.mem+n <= bl.memMax || bl.mem == 0 {
-			bl.mem += n
+		if bl.mem+held <= bl.memMax || bl.mem == 0 {
+			bl.mem += held
 			bl.q = append(bl.q, backlogEntry{b: b})
 			bl.peak()
 			bl.nonEmpty.Signal()
-			return nil
+			return false
 		}
-		if bl.err == nil && bl.wOff+int64(n) <= bl.spoolMax {
-			if err := bl.spool(b.Records); err == nil {
-				bl.q = append(bl.q, backlogEntry{b: b, off: bl.wOff - int64(n), n: n})
+		if bl.err == nil && bl.wOff+int64(n+spoolTail*(len(b.ids)+len(b.drops))) <= bl.spoolMax {
+			off := bl.wOff
+			if err := bl.spool(b); err == nil {
+				bl.q = append(bl.q, backlogEntry{off: off, n: n, ids: len(b.ids), drops: len(b.drops),
+					count: b.Count, src: b.Source, time: b.Time, raw: b.raw})
 				bl.spooled++
 				bl.stats.SpooledBatches++
 				bl.stats.SpooledBytes += uint64(n)
 				bl.peak()
 				bl.nonEmpty.Signal()
-				reuse, b.Records = b.Records, nil
-				return reuse
+				return true
 			}
 		}
 		bl.stats.Waits++
@@ -113,8 +131,13 @@ func (bl *backlog) push(b *Batch) (reuse []byte) {
 	}
 }
 
-// spool appends recs to the spool file. bl.mu is held.
-func (bl *backlog) spool(recs []byte) error {
+// spoolTail is the size of a device id or a drop in the spool, after a
+// raw block's records: two little-endian uint32s.
+const spoolTail = 8
+
+// spool appends b's records to the spool file, and a raw block's device
+// ids and drops. bl.mu is held.
+func (bl *backlog) spool(b *Batch) error {
 	if bl.f == nil {
 		f, err := os.CreateTemp(bl.dir, "ifacetrace-spool-*")
 		if err != nil {
@@ -124,11 +147,23 @@ func (bl *backlog) spool(recs []byte) error {
 		os.Remove(f.Name()) // unlinked: gone with the process, however it ends
 		bl.f = f
 	}
-	if _, err := bl.f.WriteAt(recs, bl.wOff); err != nil {
-		bl.err = fmt.Errorf("backlog spool: %w", err)
-		return bl.err
+	bl.tail = bl.tail[:0]
+	for _, r := range b.ids {
+		bl.tail = binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(bl.tail, uint32(r.ifindex)), r.id)
 	}
-	bl.wOff += int64(len(recs))
+	for _, d := range b.drops {
+		bl.tail = binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(bl.tail, uint32(d.frame)), d.drops)
+	}
+	for _, part := range [2][]byte{b.Records, bl.tail} {
+		if len(part) == 0 {
+			continue
+		}
+		if _, err := bl.f.WriteAt(part, bl.wOff); err != nil {
+			bl.err = fmt.Errorf("backlog spool: %w", err)
+			return bl.err
+		}
+		bl.wOff += int64(len(part))
+	}
 	return nil
 }
 
@@ -147,16 +182,21 @@ func (bl *backlog) gauge() {
 	bl.halfFull.Store(2*taken >= room)
 }
 
-// pop takes the oldest batch, waiting for one; spare gives memory for
-// records read back from the spool (or nil). It returns nil once the
-// backlog is closed and empty.
-func (bl *backlog) pop(spare func() []byte) (*Batch, error) {
+// pop takes the oldest batch, waiting for one. A spooled one is read back
+// into a batch from batch and a record buffer from spare (either may be
+// nil, or return nil: then they are made). It returns nil once the backlog
+// is closed and empty.
+//
+// The spool is read without the lock, and what pop allocates is allocated
+// without it: the readers push under that lock, and must not wait for the
+// reading or for the collector (Session.prepare).
+func (bl *backlog) pop(spare func() []byte, batch func() *Batch) (*Batch, error) {
 	bl.mu.Lock()
-	defer bl.mu.Unlock()
 	for bl.head == len(bl.q) && !bl.closed {
 		bl.nonEmpty.Wait()
 	}
 	if bl.head == len(bl.q) {
+		bl.mu.Unlock()
 		return nil, nil
 	}
 	e := bl.q[bl.head]
@@ -166,32 +206,57 @@ func (bl *backlog) pop(spare func() []byte) (*Batch, error) {
 		bl.q = append(bl.q[:0], bl.q[bl.head:]...)
 		bl.head = 0
 	}
-	defer bl.room.Broadcast()
-	if e.b.Records != nil || e.n == 0 {
-		bl.mem -= len(e.b.Records)
+	if e.b != nil {
+		bl.mem -= cap(e.b.Records)
 		bl.gauge()
+		bl.room.Broadcast()
+		bl.mu.Unlock()
 		return e.b, nil
+	}
+	f := bl.f
+	bl.mu.Unlock()
+
+	var b *Batch
+	if batch != nil {
+		b = batch()
+	}
+	if b == nil {
+		b = &Batch{}
 	}
 	var buf []byte
 	if spare != nil {
 		buf = spare()
 	}
-	if cap(buf) < e.n {
-		buf = make([]byte, 0, e.n)
+	tail := spoolTail * (e.ids + e.drops)
+	if cap(buf) < e.n+tail {
+		buf = make([]byte, 0, e.n+tail)
 	}
-	buf = buf[:e.n]
-	if _, err := bl.f.ReadAt(buf, e.off); err != nil {
-		return nil, fmt.Errorf("backlog spool: read back %d bytes at %d: %w", e.n, e.off, err)
+	buf = buf[:e.n+tail]
+	if _, err := f.ReadAt(buf, e.off); err != nil {
+		return nil, fmt.Errorf("backlog spool: read back %d bytes at %d: %w", len(buf), e.off, err)
 	}
-	e.b.Records = buf
-	bl.rOff = e.off + int64(e.n)
+	b.Records, b.Count, b.Source, b.Time, b.raw = buf[:e.n], e.count, e.src, e.time, e.raw
+	b.ids, b.drops = b.ids[:0], b.drops[:0]
+	for i := range e.ids {
+		p := buf[e.n+spoolTail*i:]
+		b.ids = append(b.ids, rawID{int32(binary.LittleEndian.Uint32(p)), binary.LittleEndian.Uint32(p[4:])})
+	}
+	for i := range e.drops {
+		p := buf[e.n+spoolTail*(e.ids+i):]
+		b.drops = append(b.drops, rawDrops{int(binary.LittleEndian.Uint32(p)), binary.LittleEndian.Uint32(p[4:])})
+	}
+
+	bl.mu.Lock()
+	defer bl.mu.Unlock()
+	bl.rOff = e.off + int64(len(buf))
 	if bl.spooled--; bl.spooled == 0 {
 		// Caught up: the spool starts over (and gives its disk back).
 		bl.wOff, bl.rOff = 0, 0
 		bl.f.Truncate(0)
 		bl.gauge()
+		bl.room.Broadcast()
 	}
-	return e.b, nil
+	return b, nil
 }
 
 // seen tells the backlog the delivery loop received a batch.

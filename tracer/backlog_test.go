@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,20 +30,37 @@ func backlogBatch(i, size int) *Batch {
 	return &Batch{Source: i % 3, Count: i, Records: bytes.Repeat([]byte{byte(i)}, size)}
 }
 
+// rawBatch is backlogBatch as a raw block: with i device ids and i%3 drops.
+func rawBatch(i, size int) *Batch {
+	b := backlogBatch(i, size)
+	b.raw, b.Time = true, int64(1e9+i)
+	for j := range i % 4 {
+		b.ids = append(b.ids, rawID{int32(j + 1), uint32(i + j)})
+	}
+	for j := range i % 3 {
+		b.drops = append(b.drops, rawDrops{j * 7, uint32(i)})
+	}
+	return b
+}
+
 // The backlog hands batches out in the order they came, with their
-// records, whether it kept them in memory or spooled them; the spool
-// starts over once read back, and its file is gone from the directory.
+// records (and a raw block's device ids and drops), whether it kept them in
+// memory or spooled them; the spool starts over once read back, and its
+// file is gone from the directory.
 func TestBacklogOrderAndSpool(t *testing.T) {
 	dir := t.TempDir()
 	bl := newBacklog(4096, dir, 1<<20)
 	const n = 200
 	reused := 0
 	for i := range n {
-		if reuse := bl.push(backlogBatch(i, 1000+i)); reuse != nil {
+		b := rawBatch(i, 1000+i)
+		if bl.push(b) {
 			reused++
-			if len(reuse) != 1000+i {
-				t.Fatalf("batch %d: %d bytes handed back for reuse, want %d", i, len(reuse), 1000+i)
-			}
+			// The caller's to reuse: the backlog must have kept nothing.
+			clear(b.Records)
+			b.Count = -1
+			clear(b.ids)
+			clear(b.drops)
 		}
 	}
 	if reused == 0 || reused > n-3 {
@@ -53,18 +71,22 @@ func TestBacklogOrderAndSpool(t *testing.T) {
 	}
 	bl.close()
 	for i := range n {
-		b, err := bl.pop(nil)
+		b, err := bl.pop(nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if b == nil {
 			t.Fatalf("backlog ended after %d of %d batches", i, n)
 		}
-		if b.Count != i || b.Source != i%3 || !bytes.Equal(b.Records, bytes.Repeat([]byte{byte(i)}, 1000+i)) {
-			t.Fatalf("batch %d came back as count %d, source %d, %d bytes", i, b.Count, b.Source, len(b.Records))
+		want := rawBatch(i, 1000+i)
+		if b.Count != i || b.Source != i%3 || b.Time != want.Time || !b.raw || !bytes.Equal(b.Records, want.Records) {
+			t.Fatalf("batch %d came back as count %d, source %d, time %d, raw %v, %d bytes", i, b.Count, b.Source, b.Time, b.raw, len(b.Records))
+		}
+		if !slices.Equal(b.ids, want.ids) || !slices.Equal(b.drops, want.drops) {
+			t.Fatalf("batch %d came back with device ids %v and drops %v, want %v and %v", i, b.ids, b.drops, want.ids, want.drops)
 		}
 	}
-	if b, err := bl.pop(nil); b != nil || err != nil {
+	if b, err := bl.pop(nil, nil); b != nil || err != nil {
 		t.Fatalf("after the last batch: %v, %v", b, err)
 	}
 	st := bl.Stats()
@@ -92,7 +114,7 @@ func TestBacklogFullWaits(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	for i := range 4 {
-		b, err := bl.pop(nil)
+		b, err := bl.pop(nil, nil)
 		if err != nil || b == nil || b.Count != i {
 			t.Fatalf("pop %d: %v %v", i, b, err)
 		}
@@ -115,7 +137,7 @@ func TestBacklogNoSpool(t *testing.T) {
 		t.Fatal("push did not wait without a spool")
 	case <-time.After(100 * time.Millisecond):
 	}
-	bl.pop(nil)
+	bl.pop(nil, nil)
 	<-done
 	if bl.Stats().SpooledBatches != 0 {
 		t.Error("spooled without a spool")
@@ -129,11 +151,11 @@ func TestBacklogBadSpoolDir(t *testing.T) {
 	done := make(chan struct{})
 	go func() { bl.push(backlogBatch(1, 100)); close(done) }()
 	time.Sleep(50 * time.Millisecond)
-	if b, _ := bl.pop(nil); b == nil || b.Count != 0 {
+	if b, _ := bl.pop(nil, nil); b == nil || b.Count != 0 {
 		t.Fatal("first batch lost")
 	}
 	<-done
-	if b, _ := bl.pop(nil); b == nil || b.Count != 1 {
+	if b, _ := bl.pop(nil, nil); b == nil || b.Count != 1 {
 		t.Fatal("second batch lost")
 	}
 	if bl.Stats().SpoolError == "" {
@@ -167,7 +189,7 @@ func TestBacklogGauges(t *testing.T) {
 			t.Fatalf("counted %d frames and %d bytes pushed, want 10 and 5000", f, b)
 		}
 		for i := range 5 {
-			bl.pop(nil)
+			bl.pop(nil, nil)
 			check(t, bl, fmt.Sprintf("after %d pops", i+1), i < 4, i < 4)
 		}
 	})
@@ -177,9 +199,9 @@ func TestBacklogGauges(t *testing.T) {
 			bl.push(backlogBatch(i, 300))
 			check(t, bl, fmt.Sprintf("after %d bytes", 300*(i+1)), want.nearly, want.half)
 		}
-		bl.pop(nil)
+		bl.pop(nil, nil)
 		check(t, bl, "600 of 1000 bytes held", false, true)
-		bl.pop(nil)
+		bl.pop(nil, nil)
 		check(t, bl, "300 of 1000 bytes held", false, false)
 	})
 }

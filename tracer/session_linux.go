@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,11 +43,12 @@ type Session struct {
 	background atomic.Bool // Run put the process in the background: readers come forward
 
 	// Set by Run.
-	wg      sync.WaitGroup
-	batches chan *Batch
-	free    chan []byte
-	backlog *backlog
-	wctx    context.Context
+	wg          sync.WaitGroup
+	batches     chan *Batch
+	free        chan []byte // record buffers for reuse
+	freeBatches chan *Batch // batches for reuse
+	backlog     *backlog
+	wctx        context.Context
 }
 
 // space is one namespace and its sockets.
@@ -104,6 +104,7 @@ func Open(p *Plan) (*Session, error) {
 			return nil, err
 		}
 	}
+	s.prepare()
 	return s, nil
 }
 
@@ -282,13 +283,6 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	wctx, wcancel := context.WithCancel(context.Background())
 	defer wcancel()
 	s.wctx = wctx
-	s.batches = make(chan *Batch, 4)
-	s.free = make(chan []byte, 8)
-	mem := s.plan.backlogMem
-	if mem == 0 {
-		mem = backlogMemory
-	}
-	s.backlog = newBacklog(mem, s.plan.SpoolDir, s.plan.Spool)
 	defer s.backlog.release()
 	var backlogErr atomic.Pointer[error]
 	h := &burstHold{max: s.plan.Hold} // the mover's; read after s.batches closes
@@ -308,12 +302,12 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 			for h.hold(time.Now(), s.backlog.frames.Load(), s.backlog.bytes.Load(), !s.backlog.halfFull.Load() && ctx.Err() == nil) {
 				time.Sleep(burstSample / 4)
 			}
-			b, err := s.backlog.pop(s.spare)
+			b, err := s.backlog.pop(s.spare, s.batch)
 			if err != nil {
 				backlogErr.Store(&err)
 				cancel()
 				for { // drop the rest, so that no reader waits for room
-					if b, err := s.backlog.pop(nil); b == nil && err == nil {
+					if b, err := s.backlog.pop(nil, nil); b == nil && err == nil {
 						return
 					}
 				}
@@ -396,6 +390,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		}
 		if runErr != nil || limit == 0 {
 			s.recycle(b.Records)
+			s.recycleBatch(b)
 			continue
 		}
 		counts = account(b, limit, counts)
@@ -413,6 +408,7 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 			stop()
 		}
 		s.recycle(b.Records)
+		s.recycleBatch(b)
 	}
 	// Devices seen in the last moments and not yet announced.
 	s.mu.Lock()
@@ -431,6 +427,64 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 	wcancel() // device watches end before their netlink handles close
 	s.close()
 	return st, runErr
+}
+
+// prepare makes the queues between readers and delivery, and the record
+// buffers and batches that circulate through them.
+//
+// Why ahead of time: once a capture runs, the readers must allocate
+// nothing. An allocation is what starts a collection, and a collection's
+// stop-the-world pauses wait for every thread running Go code, including
+// the background ones that a saturated host does not schedule for hundreds
+// of milliseconds (package internal/sched); the readers stop with them and
+// the rings overflow. Measured with IFACETRACE_TRACE: a 503 ms pause at
+// the start of a 130 000 frames/s burst, the reader stopped throughout, a
+// 32 MiB ring lost 31 218 frames. Before, the first blocks of a burst took
+// fresh 1 MiB buffers from the heap, four times its first goal: a
+// collection started exactly when the burst did.
+//
+// So what a burst needs before it spools is made here: buffers for the
+// backlog's memory allowance, the batches channel, the mover and the
+// delivery loop's conversion, and a batch for each; by Open, before the
+// caller starts the traffic it means to capture. Each reader takes its
+// own buffer when it starts.
+func (s *Session) prepare() {
+	mem := s.plan.backlogMem
+	if mem == 0 {
+		mem = backlogMemory
+	}
+	const queued = 4
+	n := mem/s.bufferSize() + 1 + queued + 3
+	s.batches = make(chan *Batch, queued)
+	s.free = make(chan []byte, n)
+	s.freeBatches = make(chan *Batch, 2*n)
+	for range n {
+		s.free <- make([]byte, 0, s.bufferSize())
+	}
+	for range 2 * n {
+		s.freeBatches <- &Batch{ids: make([]rawID, 0, 8), drops: make([]rawDrops, 0, 8)}
+	}
+	s.backlog = newBacklog(mem, s.plan.SpoolDir, s.plan.Spool)
+}
+
+// batch returns a recycled batch, or a new one.
+func (s *Session) batch() *Batch {
+	select {
+	case b := <-s.freeBatches:
+		return b
+	default:
+		return &Batch{}
+	}
+}
+
+// recycleBatch keeps b for reuse, without its records, which the caller
+// recycles. Its devices and sources went to the sink: they are dropped.
+func (s *Session) recycleBatch(b *Batch) {
+	*b = Batch{ids: b.ids[:0], drops: b.drops[:0]}
+	select {
+	case s.freeBatches <- b:
+	default:
+	}
 }
 
 // comeForward moves the calling goroutine's thread back to normal priority
@@ -599,14 +653,17 @@ func (s *Session) recycle(buf []byte) {
 	}
 }
 
-// buffer returns a recycled record buffer, or a new one of a ring block's
-// size.
+// buffer returns a recycled record buffer, or a new one.
 func (s *Session) buffer() []byte {
 	if b := s.spare(); b != nil {
 		return b
 	}
-	return make([]byte, 0, s.plan.BlockSize+64<<10)
+	return make([]byte, 0, s.bufferSize())
 }
+
+// bufferSize is a record buffer's capacity: a ring block, and room for
+// the record headers of the frames it holds.
+func (s *Session) bufferSize() int { return s.plan.BlockSize + 64<<10 }
 
 // account counts b's records per device and direction into counts, keeping
 // only the first limit records when limit >= 0.
@@ -637,29 +694,34 @@ func account(b *Batch, limit int, counts []uint64) []uint64 {
 // read is one socket's loop: ring blocks → records → batches. It returns
 // nil when woken for shutdown.
 func (s *Session) read(so *sock) error {
+	r := s.newReader(so)
+	defer r.done()
+	for {
+		if err := r.block(); errors.Is(err, afpacket.ErrClosed) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+// reader reads one socket. Once started it allocates nothing (see
+// Session.prepare): TestReaderAllocs.
+type reader struct {
+	s       *Session
+	so      *sock
+	each    func(*afpacket.Packet) // copies a frame into the batch
+	resolve func(*afpacket.Packet) // notes a frame of a block taken raw
+	raw     func([]byte)           // takes a block raw; nil: never
+}
+
+func (s *Session) newReader(so *sock) *reader {
 	if s.trimWindow > 0 {
 		so.copies = newFirstCopies(s.trimWindow)
 	}
-	defer func() { so.copies, so.buf = nil, nil }() // a retired socket stays listed
 	so.buf = s.buffer()
-	// flush queues the socket's batch: records, or with raw a ring block
-	// and what the reader resolved of it.
-	flush := func(raw bool) {
-		if so.n == 0 {
-			return
-		}
-		b := &Batch{Records: so.buf, Count: so.n, Source: so.id, Time: time.Now().UnixNano()}
-		if raw {
-			b.raw, b.ids, b.drops = true, slices.Clone(so.ids), slices.Clone(so.lost)
-		}
-		if reuse := s.backlog.push(b); reuse != nil {
-			so.buf = reuse[:0]
-		} else {
-			so.buf = s.buffer()
-		}
-		so.n = 0
-	}
-	each := func(p *afpacket.Packet) { s.append(so, p) }
+	r := &reader{s: s, so: so}
+	r.each = func(p *afpacket.Packet) { s.append(so, p) }
 	// Unless later copies are trimmed or frames cut (which needs each
 	// frame), the reader takes each block whole, as the kernel wrote it,
 	// and the delivery loop makes the records (convert). Copying a block
@@ -669,50 +731,72 @@ func (s *Session) read(so *sock) error {
 	// (about 60 % of it was that conversion). The reader still walks
 	// every frame, to resolve its device while the device exists and to
 	// note the kernel's drops when they happen.
-	var resolve func(*afpacket.Packet)
-	var raw func([]byte)
 	if so.copies == nil {
-		resolve = func(p *afpacket.Packet) { s.resolve(so, p) }
-		raw = func(block []byte) {
+		r.resolve = func(p *afpacket.Packet) { s.resolve(so, p) }
+		r.raw = func(block []byte) {
 			if so.n > 0 {
 				so.buf = append(so.buf, block...)
-				flush(true)
+				r.flush(true)
 			}
 		}
 	}
-	for {
-		// One ring block becomes one batch: blocks retire at least every
-		// block timeout, which bounds latency, and hold many frames when busy.
-		so.blocks++
-		// While the backlog is nearly full, or the reader has half the ring
-		// still to read, long frames are cut (OverloadCut): whole, they
-		// would soon be dropped. Cutting needs each frame, which costs the
-		// reader more than taking the block whole: it pays only where
-		// frames are long (bulk TCP's super-packets, not a flood of small
-		// datagrams), as they were in the block before.
-		so.cut = s.plan.Overload == OverloadCut && so.big && (s.backlog.nearlyFull.Load() || so.s.Behind())
-		var n int
-		var err error
-		if raw != nil && !so.cut {
-			n, err = so.s.ReadBlockRaw(resolve, raw)
-			// raw has queued the block, unless it failed: then what the
-			// walk noted goes.
-			so.n, so.ids, so.lost = 0, so.ids[:0], so.lost[:0]
-		} else {
-			n, err = so.s.ReadBlockRaw(each, nil)
-			flush(false)
-		}
-		if n > 0 {
-			so.big = so.bytes/n > 2*CutLen
-		}
-		so.bytes = 0
-		if errors.Is(err, afpacket.ErrClosed) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return r
+}
+
+// done lets the socket's buffers go; a retired socket stays listed.
+func (r *reader) done() { r.so.copies, r.so.buf = nil, nil }
+
+// flush queues the socket's batch: records, or with raw a ring block and
+// what the reader resolved of it.
+func (r *reader) flush(raw bool) {
+	s, so := r.s, r.so
+	if so.n == 0 {
+		return
 	}
+	b := s.batch()
+	b.Records, b.Count, b.Source, b.Time = so.buf, so.n, so.id, time.Now().UnixNano()
+	if raw {
+		b.raw, b.ids, b.drops = true, append(b.ids[:0], so.ids...), append(b.drops[:0], so.lost...)
+	}
+	if s.backlog.push(b) { // spooled: batch and buffer are the reader's again
+		so.buf = b.Records[:0]
+		s.recycleBatch(b)
+	} else {
+		so.buf = s.buffer()
+	}
+	so.n = 0
+}
+
+// block reads one ring block, waiting for it, and queues it as one batch:
+// blocks retire at least every block timeout, which bounds latency, and
+// hold many frames when busy. It returns afpacket.ErrClosed when woken for
+// shutdown.
+func (r *reader) block() error {
+	s, so := r.s, r.so
+	so.blocks++
+	// While the backlog is nearly full, or the reader has half the ring
+	// still to read, long frames are cut (OverloadCut): whole, they would
+	// soon be dropped. Cutting needs each frame, which costs the reader
+	// more than taking the block whole: it pays only where frames are long
+	// (bulk TCP's super-packets, not a flood of small datagrams), as they
+	// were in the block before.
+	so.cut = s.plan.Overload == OverloadCut && so.big && (s.backlog.nearlyFull.Load() || so.s.Behind())
+	var n int
+	var err error
+	if r.raw != nil && !so.cut {
+		n, err = so.s.ReadBlockRaw(r.resolve, r.raw)
+		// raw has queued the block, unless it failed: then what the walk
+		// noted goes.
+		so.n, so.ids, so.lost = 0, so.ids[:0], so.lost[:0]
+	} else {
+		n, err = so.s.ReadBlockRaw(r.each, nil)
+		r.flush(false)
+	}
+	if n > 0 {
+		so.big = so.bytes/n > 2*CutLen
+	}
+	so.bytes = 0
+	return err
 }
 
 // cachedDev is a socket's device id for an ifindex, and the number of
@@ -785,7 +869,7 @@ func convert(b *Batch, out []byte) (block []byte) {
 		out = record.Append(out, h, p.Data)
 		n++
 	})
-	b.Records, b.Count, b.raw, b.ids, b.drops = out, n, false, nil, nil
+	b.Records, b.Count, b.raw, b.ids, b.drops = out, n, false, b.ids[:0], b.drops[:0]
 	return block
 }
 

@@ -3,19 +3,35 @@ package main
 import (
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
+	"strconv"
+	"strings"
 	"sync"
 )
 
 // startProfile is for performance work: IFACETRACE_CPUPROFILE=FILE writes a
 // CPU profile of the run (go tool pprof FILE) and IFACETRACE_MEMPROFILE=FILE
-// its allocations. Built-in plugins inherit the variables and write
+// its allocations, IFACETRACE_TRACE=FILE an execution trace (go tool trace
+// FILE: where a goroutine waited, for a P, a lock or the collector); "%p"
+// in FILE becomes the process id, for runs in a loop. Built-in plugins inherit the variables and write
 // FILE.NAME (e.g. cpu.pcapng) beside the main process's FILE, with suffix
 // ".NAME". The returned function writes the profiles; it may be called more
 // than once.
 func startProfile(suffix string) func() {
-	cpu, mem := os.Getenv("IFACETRACE_CPUPROFILE"), os.Getenv("IFACETRACE_MEMPROFILE")
-	if cpu == "" && mem == "" {
+	cpu, mem, exec := os.Getenv("IFACETRACE_CPUPROFILE"), os.Getenv("IFACETRACE_MEMPROFILE"), os.Getenv("IFACETRACE_TRACE")
+	if cpu == "" && mem == "" && exec == "" {
 		return func() {}
+	}
+	var traceFile *os.File
+	if exec != "" {
+		name := strings.ReplaceAll(exec, "%p", strconv.Itoa(os.Getpid())) + suffix
+		if f, err := os.Create(name); err == nil {
+			if trace.Start(f) == nil {
+				traceFile = f
+			} else {
+				f.Close()
+			}
+		}
 	}
 	var cpuFile *os.File
 	if cpu != "" {
@@ -30,6 +46,10 @@ func startProfile(suffix string) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			if traceFile != nil {
+				trace.Stop()
+				traceFile.Close()
+			}
 			if cpuFile != nil {
 				pprof.StopCPUProfile()
 				cpuFile.Close()
