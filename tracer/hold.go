@@ -1,6 +1,9 @@
 package tracer
 
-import "time"
+import (
+	"runtime/debug"
+	"time"
+)
 
 // Holding delivery back during a burst.
 //
@@ -105,4 +108,36 @@ func (h *burstHold) end(now time.Time) {
 // burstQuiet ago.
 func (h *burstHold) busy(now time.Time) bool {
 	return !h.fast.IsZero() && now.Sub(h.fast) < burstQuiet
+}
+
+// collectorOff turns the Go collector off while a burst is held, and back
+// on after it.
+//
+// Why: a collection stops the world twice, and a stop waits for every
+// thread that runs Go code to reach a safe point, the ones at SCHED_IDLE
+// too, which a host whose CPUs the traffic keeps busy does not run for
+// hundreds of milliseconds (package internal/sched). The readers stop
+// with the world, and the rings overflow. During a hold nothing allocates
+// much: the readers nothing (Session.prepare), delivery is held. So a
+// collection then would only start because the heap happened to sit at
+// its goal; it can wait until the burst is over. The soft memory limit
+// still applies while the collector is off.
+type collectorOff struct {
+	was int  // GOGC before
+	set bool // off
+}
+
+func (c *collectorOff) off() {
+	if !c.set {
+		// Waits for a collection under way to finish: the mover, which
+		// calls it, is holding anyway.
+		c.was, c.set = debug.SetGCPercent(-1), true
+	}
+}
+
+func (c *collectorOff) on() {
+	if c.set {
+		debug.SetGCPercent(c.was)
+		c.set = false
+	}
 }

@@ -295,13 +295,19 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 		s.comeForward("the backlog")
 		defer close(s.batches)
 		defer func() { h.end(time.Now()) }()
+		var gcOff collectorOff
+		defer gcOff.on()
 		for {
 			// A burst holds the batches back until it is over, the
 			// backlog half full or the hold at its longest: delivery then
 			// takes no CPU from the traffic (burstHold).
 			for h.hold(time.Now(), s.backlog.frames.Load(), s.backlog.bytes.Load(), !s.backlog.halfFull.Load() && ctx.Err() == nil) {
+				if s.background.Load() {
+					gcOff.off()
+				}
 				time.Sleep(burstSample / 4)
 			}
+			gcOff.on()
 			b, err := s.backlog.pop(s.spare, s.batch)
 			if err != nil {
 				backlogErr.Store(&err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"os/exec"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -379,12 +380,21 @@ func TestSessionBacklog(t *testing.T) {
 // rate, holds delivery back until it is over (Hold, the default), and then
 // every datagram arrives, in order; with Hold off, the same burst is
 // delivered while it lasts (the test's premise holds). Delivery runs at
-// normal priority in both, so that only the hold differs.
+// normal priority in both, so that only the hold differs. In the
+// background (the default), the collector is off while the burst is held,
+// and on again after it (collectorOff).
 func TestSessionHoldsBursts(t *testing.T) {
 	const n = 150000 // ~20 ring blocks: the first two may go before the burst is seen
-	run := func(t *testing.T, hold time.Duration) (st Stats, during, seqs int) {
+	gogc := func() int64 {
+		m := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(m)
+		return int64(m[0].Value.Uint64())
+	}
+	before := gogc()
+	var atEnd int64 // GOGC as the burst ended, in the last run
+	run := func(t *testing.T, hold time.Duration, normal bool) (st Stats, during, seqs int) {
 		l := lab.NewPair(t)
-		s := openIn(t, l, "a", Options{SpoolDir: t.TempDir(), NormalPriority: true, Hold: hold}, nil)
+		s := openIn(t, l, "a", Options{SpoolDir: t.TempDir(), NormalPriority: normal, Hold: hold}, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var over atomic.Bool // the burst is over
@@ -414,6 +424,7 @@ func TestSessionHoldsBursts(t *testing.T) {
 		start := time.Now()
 		l.SendUDP("a", lab.PairB, 9, 0, payloads...)
 		over.Store(true)
+		atEnd = gogc() // the hold lasts 100 ms more
 		took := time.Since(start)
 		time.Sleep(300 * time.Millisecond) // the last block retires, the hold ends
 		cancel()
@@ -421,24 +432,39 @@ func TestSessionHoldsBursts(t *testing.T) {
 		if runErr != nil {
 			t.Fatal(runErr)
 		}
-		t.Logf("burst of %d in %v (%.0f/s): %d delivered during it, %d in all; %d holds, %v held; %d dropped; backlog %+v",
-			n, took.Round(time.Millisecond), n/took.Seconds(), during, seqs, st.Holds, st.Held, st.Drops(), st.Backlog)
+		t.Logf("burst of %d in %v (%.0f/s): %d delivered during it, %d in all; %d holds, %v held; %d dropped; backlog %+v; GOGC %d at its end",
+			n, took.Round(time.Millisecond), n/took.Seconds(), during, seqs, st.Holds, st.Held, st.Drops(), st.Backlog, atEnd)
+		if after := gogc(); after != before {
+			t.Errorf("GOGC is %d after the run, was %d before", after, before)
+		}
 		if seqs+int(st.Drops()) < n || disorder > 0 {
 			t.Errorf("%d of %d datagrams delivered, %d dropped by the kernel, %d out of order", seqs, n, st.Drops(), disorder)
 		}
 		return st, during, seqs
 	}
 	t.Run("held", func(t *testing.T) {
-		st, during, _ := run(t, 0)
+		st, during, _ := run(t, 0, true)
 		if st.Holds < 1 || st.Held <= 0 || st.Held > DefaultHold {
 			t.Errorf("%d holds for %v in all; want one or more, for at most %v", st.Holds, st.Held, DefaultHold)
 		}
 		if 4*during > n {
 			t.Errorf("%d of %d datagrams delivered during the burst; want at most a quarter (what goes before the burst is seen)", during, n)
 		}
+		if atEnd != before {
+			t.Errorf("GOGC %d during a hold at normal priority, want %d: only in the background is the collector off", atEnd, before)
+		}
+	})
+	t.Run("held in the background", func(t *testing.T) {
+		st, _, _ := run(t, 0, false)
+		if st.Holds < 1 {
+			t.Fatalf("no hold")
+		}
+		if atEnd != -1 {
+			t.Errorf("GOGC %d during the hold, want -1 (the collector off)", atEnd)
+		}
 	})
 	t.Run("not held", func(t *testing.T) {
-		st, during, _ := run(t, -1)
+		st, during, _ := run(t, -1, true)
 		if st.Holds != 0 {
 			t.Errorf("%d holds with Hold off", st.Holds)
 		}
