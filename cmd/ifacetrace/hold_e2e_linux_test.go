@@ -42,8 +42,9 @@ func TestHoldBurst(t *testing.T) {
 		}
 		// Whatever the kernel did not drop is in the file, once, in order.
 		// (A reader can still be kept off its CPU for longer than the ring
-		// lasts: by the Go collector waiting for threads at SCHED_IDLE on
-		// a host this busy; see docs/benchmarks.md, session 9.)
+		// lasts on a host this busy: by the kernel, or with --hold 0 by a
+		// collection's stop, which waits for threads at SCHED_IDLE; see
+		// docs/benchmarks.md, sessions 9 and 10.)
 		var drops int
 		if m := regexp.MustCompile(`(\d+) DROPPED by the kernel`).FindStringSubmatch(summary); m != nil {
 			drops, _ = strconv.Atoi(m[1])
