@@ -55,7 +55,9 @@ type rawDrops struct {
 	drops uint32
 }
 
-// Sink receives a session's batches, in order, on one goroutine.
+// Sink receives a session's batches, in order, on one goroutine. A sink
+// must not keep a batch, or anything of it, after Deliver returns: the
+// session reuses batches and their record buffers.
 type Sink interface {
 	Deliver(*Batch) error
 }

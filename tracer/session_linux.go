@@ -42,7 +42,7 @@ type Session struct {
 
 	background atomic.Bool // Run put the process in the background: readers come forward
 
-	// Set by Run.
+	// Set by Open (prepare) and Run.
 	wg          sync.WaitGroup
 	batches     chan *Batch
 	free        chan []byte // record buffers for reuse
