@@ -74,8 +74,8 @@ const CutLen = 320
 // DefaultSpool is the default bound of the backlog file.
 const DefaultSpool = 1 << 30
 
-// backlogMemory is the record bytes the backlog keeps in memory before it
-// spools: a few ring blocks.
+// backlogMemory is the memory the backlog's batches may hold before it
+// spools, counted by their record buffers' capacity: three ring blocks.
 const backlogMemory = 4 << 20
 
 // Space is a namespace to capture in, with the devices it has now. Its
@@ -118,7 +118,7 @@ type Plan struct {
 	Overload    Overload
 	Hold        time.Duration // 0: deliver as frames come
 
-	backlogMem int // record bytes the backlog keeps in memory; 0: backlogMemory
+	backlogMem int // memory the backlog's batches may hold; 0: backlogMemory
 }
 
 // DefaultBufferSize is the ring size of each socket.

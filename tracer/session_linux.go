@@ -451,9 +451,10 @@ func (s *Session) run(ctx context.Context, sink Sink) (Stats, error) {
 //
 // So what a burst needs before it spools is made here: buffers for the
 // backlog's memory allowance, the batches channel, the mover and the
-// delivery loop's conversion, and a batch for each; by Open, before the
-// caller starts the traffic it means to capture. Each reader takes its
-// own buffer when it starts.
+// delivery loop's conversion, and twice as many batches (the readers and
+// the spool's read-back take them too); by Open, before the caller starts
+// the traffic it means to capture. Each reader takes its own buffer when
+// it starts.
 func (s *Session) prepare() {
 	mem := s.plan.backlogMem
 	if mem == 0 {
