@@ -97,9 +97,10 @@ type source struct {
 
 // deviceKey identifies one device of a split source.
 type deviceKey struct {
-	section, src int
-	ifindex      int32
-	hatype       uint16
+	// Four words, no padding: a key that hashes as one block of memory,
+	// not field by field.
+	section, src, ifindex int32
+	hatype                uint32
 }
 
 const (
@@ -598,7 +599,7 @@ func (r *FileReader) iface(src *source, cooked bool, c *cookedHeader) uint32 {
 		}
 		return src.id
 	}
-	k := deviceKey{section: r.srcSect, src: src.idx, hatype: c.hatype}
+	k := deviceKey{section: int32(r.srcSect), src: int32(src.idx), hatype: uint32(c.hatype)}
 	if src.linkType == layers.LinkTypeLinuxSLL2 {
 		k.ifindex = c.ifindex
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ifacetrace/ifacetrace/pcap/record"
 	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
@@ -21,9 +22,9 @@ import (
 type digest struct {
 	paths   map[string]uint64
 	nat     map[string]uint64
-	stops   map[string]uint64 // stop note → packets
-	stuck   map[string]uint64 // namespace label → packets
-	hops    map[[2]flow.Step]*flow.HopTimes
+	stops   map[string]uint64            // stop note → packets
+	stuck   map[string]uint64            // namespace label → packets
+	hops    map[[2]uint64]*flow.HopTimes // stepKey of from, to
 	name    func(uint32) string
 	other   uint64
 	ifaceNS map[uint32]uint64 // interface id → namespace inode
@@ -35,7 +36,7 @@ const maxDistinct = 4096
 
 func newDigest() *digest {
 	return &digest{paths: map[string]uint64{}, nat: map[string]uint64{}, stops: map[string]uint64{}, stuck: map[string]uint64{},
-		hops:    map[[2]flow.Step]*flow.HopTimes{},
+		hops:    map[[2]uint64]*flow.HopTimes{},
 		ifaceNS: map[uint32]uint64{}, nsName: map[uint64]string{}, addrs: map[uint64]map[netip.Addr]bool{}}
 }
 
@@ -65,7 +66,7 @@ func (d *digest) local(ns uint64, a netip.Addr) bool { return d.addrs[ns][a] }
 // transit accounts the times between the hops of a complete trace.
 func (d *digest) transit(tr *correlate.Trace) {
 	flow.HopPairs(tr, func(from, to flow.Step, ns int64) {
-		key := [2]flow.Step{from, to}
+		key := [2]uint64{stepKey(from), stepKey(to)}
 		h := d.hops[key]
 		if h == nil {
 			if len(d.hops) >= maxDistinct {
@@ -78,11 +79,17 @@ func (d *digest) transit(tr *correlate.Trace) {
 	})
 }
 
+// stepKey is a Step as a word: a key that hashes as plain memory, which a
+// Step, with its padding, does not.
+func stepKey(s flow.Step) uint64 { return uint64(s.Iface)<<8 | uint64(s.Dir) }
+
 // trace accounts one packet; path is its path as text, stopped where it
 // stopped ("" if it did not).
 func (d *digest) trace(tr *correlate.Trace, path, stopped string) {
 	count := func(m map[string]uint64, k string) {
-		if _, ok := m[k]; ok || len(m) < maxDistinct {
+		if len(m) < maxDistinct {
+			m[k]++ // one lookup while there is room
+		} else if _, ok := m[k]; ok {
 			m[k]++
 		} else {
 			d.other++
@@ -96,9 +103,9 @@ func (d *digest) trace(tr *correlate.Trace, path, stopped string) {
 		count(d.stops, stopped)
 		return
 	}
-	last := tr.Hops[len(tr.Hops)-1]
-	_, dst := addrsAt(&last)
-	if last.Dir.String() != "in" || !dst.IsValid() || dst.IsMulticast() || dst.IsLinkLocalUnicast() || dst.IsLoopback() ||
+	last := &tr.Hops[len(tr.Hops)-1]
+	_, dst := addrsAt(last)
+	if last.Dir != record.DirIn || !dst.IsValid() || dst.IsMulticast() || dst.IsLinkLocalUnicast() || dst.IsLoopback() ||
 		(dst.Is4() && dst.As4()[3] == 255) || last.Tuple.EtherType == 0x0806 {
 		return
 	}

@@ -159,6 +159,11 @@ type Correlator struct {
 	open   int
 	nextID uint64
 
+	// Loads ahead of use (advanceTo): how many more pops and closes the
+	// last touches cover, and where their results go.
+	popAhead, closeAhead int
+	touched              uint64
+
 	sources map[int]*source
 	mark    int64 // the merge has processed everything up to here
 	chunks  [][]byte
@@ -482,6 +487,10 @@ func (c *Correlator) FlushStep() bool {
 
 func (c *Correlator) advanceTo(w int64) {
 	for c.merge.n > 0 && c.merge.min().time <= w {
+		if c.popAhead == 0 {
+			c.popAhead = c.touchPops()
+		}
+		c.popAhead--
 		c.process(c.merge.pop())
 	}
 	if w > c.mark {
@@ -493,6 +502,10 @@ func (c *Correlator) advanceTo(w int64) {
 		if !t.closed && t.first+c.window > w && w != math.MaxInt64 {
 			break
 		}
+		if c.closeAhead == 0 {
+			c.closeAhead = c.touchCloses()
+		}
+		c.closeAhead--
 		c.openh++
 		if !t.closed {
 			c.close(ti)
@@ -502,6 +515,47 @@ func (c *Correlator) advanceTo(w int64) {
 		c.openq = append(c.openq[:0], c.openq[c.openh:]...)
 		c.openh = 0
 	}
+}
+
+// touchAhead is how many sightings, or traces, one touch covers.
+const touchAhead = 16
+
+// touchPops loads the index slots that matching the next sightings of the
+// merge will look at first, and returns how many it covered.
+//
+// Most sightings look up a fingerprint among a window of open traces (a
+// table of megabytes at a few hundred thousand packets a second), which
+// misses the cache: matching one by one, each miss waits for the last.
+// Go has no prefetch instruction; loads in a tight loop whose results
+// nothing waits for are the nearest thing, and the processor keeps many of
+// them in flight at once. Only the next run's sightings are touched: with
+// one source, as with a file, that is all of them.
+func (c *Correlator) touchPops() int {
+	m := &c.merge
+	r := m.runs[m.heap[0]]
+	end := min(r.end, r.head+touchAhead)
+	var sum uint64
+	for _, e := range m.ents[r.head:end] {
+		if sg := c.sights.at(e.i); sg.flags&sightOK != 0 {
+			sum += c.byFP.touch(sg.fp)
+		}
+	}
+	c.touched += sum
+	return end - r.head
+}
+
+// touchCloses is touchPops for the traces that close next: their index
+// slots and lists, a window after they were last used.
+func (c *Correlator) touchCloses() int {
+	end := min(len(c.openq), c.openh+touchAhead)
+	var sum uint64
+	for _, ti := range c.openq[c.openh:end] {
+		if t := c.traces.at(ti); t.indexed {
+			sum += c.byFP.touch(t.fp) + c.byFP.touchList(t.li)
+		}
+	}
+	c.touched += sum
+	return end - c.openh
 }
 
 // process matches one sighting to a trace.
@@ -1154,7 +1208,30 @@ func (k changeKey) String() string {
 
 // interner keeps the text of recent changes, so that a NAT's change is
 // formatted (and allocated) once, not once per trace.
-type interner struct{ m map[changeKey]string }
+type interner struct{ m map[internKey]string }
+
+// internKey is a changeKey as a map key: without netip.Addr's pointer and
+// padding, it hashes as one block of memory rather than field by field.
+type internKey struct {
+	kind, encap, flags, kinds uint8 // flags: withPort, hasID; kinds: addrKind of a, b
+	id                        uint32
+	a, b                      [16]byte
+	ap, bp                    uint16
+}
+
+func (k *changeKey) internKey() internKey {
+	var flags uint8
+	if k.withPort {
+		flags |= 1
+	}
+	if k.hasID {
+		flags |= 2
+	}
+	return internKey{
+		kind: k.kind, encap: uint8(k.encap), flags: flags, kinds: addrKind(k.a) | addrKind(k.b)<<2,
+		id: k.id, a: k.a.As16(), b: k.b.As16(), ap: k.ap, bp: k.bp,
+	}
+}
 
 // internMax bounds the changes kept; past it they are forgotten at once.
 const internMax = 4096
@@ -1163,16 +1240,17 @@ func (in *interner) str(k changeKey) string {
 	if in == nil {
 		return k.String()
 	}
-	if s, ok := in.m[k]; ok {
+	ik := k.internKey()
+	if s, ok := in.m[ik]; ok {
 		return s
 	}
 	if in.m == nil {
-		in.m = map[changeKey]string{}
+		in.m = map[internKey]string{}
 	} else if len(in.m) >= internMax {
 		clear(in.m)
 	}
 	s := k.String()
-	in.m[k] = s
+	in.m[ik] = s
 	return s
 }
 

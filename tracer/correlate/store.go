@@ -133,6 +133,24 @@ func (x *fpIndex) find(fp uint64) int {
 	}
 }
 
+// touch loads fp's home slot, to have it in the cache before it is looked
+// for (Correlator.touchPops), and returns a word of it.
+func (x *fpIndex) touch(fp uint64) uint64 {
+	if len(x.slots) == 0 {
+		return 0
+	}
+	return x.slots[x.home(fp)].fp
+}
+
+// touchList is touch for list li's header and oldest entry.
+func (x *fpIndex) touchList(li int32) uint64 {
+	l := &x.lists[li-1]
+	if l.head < len(l.ents) {
+		return uint64(l.ents[l.head].first)
+	}
+	return 0
+}
+
 // list returns the open traces with fingerprint fp, oldest first.
 func (x *fpIndex) list(fp uint64) []fpEnt {
 	p := x.find(fp)

@@ -99,3 +99,29 @@ func TestAddAllocs(t *testing.T) {
 		t.Errorf("Add of a trace of a known flow: %v allocations, want 0", n)
 	}
 }
+
+// The table's key keeps apart what its Tuples keep apart: an IPv4 address
+// and the IPv4-mapped IPv6 address with the same 16 bytes, and the two
+// directions of a tuple whose addresses are of different kinds. And a
+// trace's tuples are all registered although the lookups skip repeats:
+// a reply to the tuple seen only at the third hop, after two hops of
+// another, finds the flow.
+func TestTableKeys(t *testing.T) {
+	tb := NewTable(Config{})
+	v4 := tup("10.200.1.2", 5000, "10.200.2.2", 53)
+	mapped := tup("::ffff:10.200.1.2", 5000, "10.200.2.2", 53)
+	a, _ := tb.Add(trace(1e9, v4))
+	b, _ := tb.Add(trace(1e9, mapped))
+	if a == b {
+		t.Errorf("%v and %v are one flow (%d)", v4, mapped, a)
+	}
+	snat := tup("10.200.2.1", 61000, "10.200.2.2", 53)
+	c, _ := tb.Add(trace(2e9, v4, v4, snat, v4))
+	d, _ := tb.Add(trace(3e9, reverse(snat)))
+	if c != a || d != a {
+		t.Errorf("flows %d, %d, want %d", c, d, a)
+	}
+	if got := tb.Flush(); len(got) != 2 || len(got[0].Tuples()) != 2 {
+		t.Errorf("flows %+v, want 2, the first with 2 tuples", got)
+	}
+}
