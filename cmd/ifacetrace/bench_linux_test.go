@@ -585,7 +585,7 @@ func BenchmarkOffline(b *testing.B) {
 
 // writeSyntheticAny writes a pcap with LINKTYPE_LINUX_SLL2, as tcpdump -i
 // any does, of n UDP datagrams from a container through a NAT host.
-func writeSyntheticAny(b *testing.B, path string, n int) {
+func writeSyntheticAny(b testing.TB, path string, n int) {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)

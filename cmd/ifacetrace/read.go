@@ -55,11 +55,18 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	if snap == 0 {
 		snap = 262144
 	}
-	out, err := startOutputs(c.Context, specs, runInfo(snap, expr, start), ui)
-	if err != nil {
-		return err
-	}
-	pipe := newPipeline(ccfg, fcfg, out.sink, netns.ID{})
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	// The outputs start while the file is read and correlated: starting is
+	// a process per plugin, each opening its file, and truncating a large
+	// old one alone takes a few hundred milliseconds. Nothing is emitted
+	// before they are ready.
+	started := make(chan startedOutputs, 1)
+	go func() {
+		o, err := startOutputs(c.Context, specs, runInfo(snap, expr, start), ui)
+		started <- startedOutputs{o, err}
+	}()
+	pipe := newPipeline(ccfg, fcfg, nil, netns.ID{})
 	pipe.corr.AddSource(0, 0)
 
 	// Reading and converting the file runs on a goroutine of its own, a
@@ -67,13 +74,15 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	chunks := make(chan readChunk, 2)
 	free := make(chan []byte, 3)
 	var fs fileStats
-	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
 	go func() {
 		defer close(chunks)
 		fs = readChunks(ctx, fr, c.Int("count"), match, chunks, free)
 	}()
-	var readErr error
+	var (
+		out     *outputs
+		readErr error
+		early   int // record bytes correlated before the outputs were ready
+	)
 	for ch := range chunks {
 		for _, fi := range ch.fresh {
 			pipe.announce(host.FileInterface(fi))
@@ -84,13 +93,36 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 				cancel() // the rest is read no further
 			} else {
 				pipe.corr.Advance(ch.last)
-				pipe.emit(ch.last, false)
 			}
+			early += len(ch.recs)
 		}
-		select {
-		case free <- ch.recs[:0]:
-		default:
+		if out == nil {
+			// Waiting a while costs nothing but the memory of what the
+			// correlator holds for its closed traces, which stays well
+			// below its bound (past which it would close traces early).
+			var ok bool
+			if out, ok, err = waitOutputs(started, early < pipe.corr.Config().MaxBytes/4); err != nil {
+				cancel()
+				for range chunks {
+				}
+				return err
+			}
+			if !ok {
+				recycle(free, ch.recs)
+				continue
+			}
+			pipe.out = out.sink
 		}
+		if readErr == nil {
+			pipe.emit(ch.last, false)
+		}
+		recycle(free, ch.recs)
+	}
+	if out == nil {
+		if out, _, err = waitOutputs(started, false); err != nil {
+			return err
+		}
+		pipe.out = out.sink
 	}
 	if readErr == nil {
 		readErr = fs.err
@@ -105,6 +137,35 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		fmt.Fprintf(ui.stderr, "ifacetrace: the filter left out %d packets\n", fs.filtered)
 	}
 	return out.finish(pipe, fs.stats, st, start, readErr)
+}
+
+// startedOutputs is what startOutputs returned.
+type startedOutputs struct {
+	out *outputs
+	err error
+}
+
+// waitOutputs takes the started outputs, or reports that they are not
+// ready yet if it may go on without them.
+func waitOutputs(started <-chan startedOutputs, mayGoOn bool) (*outputs, bool, error) {
+	if mayGoOn {
+		select {
+		case r := <-started:
+			return r.out, true, r.err
+		default:
+			return nil, false, nil
+		}
+	}
+	r := <-started
+	return r.out, true, r.err
+}
+
+// recycle offers a chunk's buffer back to the reader.
+func recycle(free chan<- []byte, recs []byte) {
+	select {
+	case free <- recs[:0]:
+	default:
+	}
 }
 
 // readChunk is a run of a file's packets as records, with the devices

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ifacetrace/ifacetrace/internal/testtool"
 	"github.com/ifacetrace/ifacetrace/tracer/lab"
 )
 
@@ -111,4 +113,43 @@ func labTraces(t *testing.T, file string, rename func(string) string) []string {
 		out = append(out, tr.Summary+" | "+path+" | "+strings.Join(tr.Changes, ","))
 	}
 	return out
+}
+
+// TestReadWhileOutputsStart: -r correlates the file while its plugins
+// start, and emits only once they are ready. A file of 120 000 datagrams
+// (24 MB of records, past what the correlator may hold before the
+// outputs are ready) arrives whole in both outputs, each datagram one
+// trace of three hops, as tshark and the JSON lines count them; an
+// output that cannot start fails the run with its error, promptly,
+// however much of the file is left.
+func TestReadWhileOutputsStart(t *testing.T) {
+	needE2E(t, "capinfos")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "any.pcap")
+	const packets = 120_000
+	writeSyntheticAny(t, in, packets)
+	jl, png := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "out.pcapng")
+	p := startProc(t, "ifacetrace -r", exec.Command(ifacetraceBin, "-r", in, "-o", jl, "-o", png), nil)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("ifacetrace -r: exit %d\n%s", code, p.stderr.String())
+	}
+	traces, _ := readJSONL(t, jl)
+	threeHops := 0
+	for _, tr := range traces {
+		if len(tr.Hops) == 3 {
+			threeHops++
+		}
+	}
+	if len(traces) != packets || threeHops != packets {
+		t.Errorf("JSON lines: %d traces, %d of three hops; want %d of three hops", len(traces), threeHops, packets)
+	}
+	if got := testtool.Run(t, "capinfos", "-M", "-c", "-T", "-r", png); !strings.Contains(got, fmt.Sprintf("\t%d", 3*packets)) {
+		t.Errorf("capinfos of the pcapng: %q, want %d packets", got, 3*packets)
+	}
+
+	bad := filepath.Join(dir, "no such directory", "out.pcapng")
+	p = startProc(t, "ifacetrace -r into nowhere", exec.Command(ifacetraceBin, "-r", in, "-o", bad), nil)
+	if code := p.wait(t, 30*time.Second); code == 0 || !strings.Contains(p.stderr.String(), "no such directory") {
+		t.Errorf("-o %s: exit %d, want a failure naming the file:\n%s", bad, code, p.stderr.String())
+	}
 }
