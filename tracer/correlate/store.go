@@ -86,17 +86,24 @@ func (t *ctuple) tuple() Tuple {
 // open-addressing table (linear probing, backward-shift deletion) of lists
 // whose buffers are reused. The lists hold what match looks at of each
 // trace, so that it reads them in sequence rather than trace by trace.
+//
+// A slot is 8 bytes: 32 bits of the fingerprint's hash, from which its home
+// slot is computed too, and its list, which holds the whole fingerprint.
+// A window of open traces at a few hundred thousand packets a second is a
+// table of 128 Ki slots, and most of a lookup's time is the cache miss on
+// its slot: half the bytes are half the table to miss in. Different
+// fingerprints with the same 32 bits are told apart by their lists.
 type fpIndex struct {
 	slots []fpSlot // len is 0 or a power of 2, at most half used
-	shift uint
+	shift uint     // 32 - log2(len(slots))
 	used  int
 	lists []fpList
 	freeL []int32 // 1 + index of unused lists
 }
 
 type fpSlot struct {
-	fp   uint64
-	list int32 // 1 + index in lists; 0: empty slot
+	hash uint32 // hash32 of the fingerprint
+	list int32  // 1 + index in lists; 0: empty slot
 }
 
 // fpList is ents[head:]. An entry's position, which its trace keeps, is
@@ -105,6 +112,7 @@ type fpList struct {
 	ents []fpEnt
 	head int
 	off  int32
+	fp   uint64
 }
 
 // fpEnt is a copy of a trace's fields that match reads.
@@ -114,20 +122,23 @@ type fpEnt struct {
 	t           int32
 }
 
-func (x *fpIndex) home(fp uint64) int { return int((fp * 0x9e3779b97f4a7c15) >> x.shift) }
+func hash32(fp uint64) uint32 { return uint32((fp * 0x9e3779b97f4a7c15) >> 32) }
+
+func (x *fpIndex) home(h uint32) int { return int(h >> x.shift) }
 
 // find returns the slot of fp, or -1.
 func (x *fpIndex) find(fp uint64) int {
 	if len(x.slots) == 0 {
 		return -1
 	}
+	h := hash32(fp)
 	mask := len(x.slots) - 1
-	for p := x.home(fp); ; p = (p + 1) & mask {
+	for p := x.home(h); ; p = (p + 1) & mask {
 		s := &x.slots[p]
 		if s.list == 0 {
 			return -1
 		}
-		if s.fp == fp {
+		if s.hash == h && x.lists[s.list-1].fp == fp {
 			return p
 		}
 	}
@@ -139,7 +150,7 @@ func (x *fpIndex) touch(fp uint64) uint64 {
 	if len(x.slots) == 0 {
 		return 0
 	}
-	return x.slots[x.home(fp)].fp
+	return uint64(x.slots[x.home(hash32(fp))].hash)
 }
 
 // touchList is touch for list li's header and oldest entry.
@@ -196,12 +207,14 @@ func (x *fpIndex) insert(fp uint64) int {
 		x.lists = append(x.lists, fpList{})
 		li = int32(len(x.lists))
 	}
+	x.lists[li-1].fp = fp
+	h := hash32(fp)
 	mask := len(x.slots) - 1
-	p := x.home(fp)
+	p := x.home(h)
 	for x.slots[p].list != 0 {
 		p = (p + 1) & mask
 	}
-	x.slots[p] = fpSlot{fp: fp, list: li}
+	x.slots[p] = fpSlot{hash: h, list: li}
 	x.used++
 	return p
 }
@@ -209,13 +222,13 @@ func (x *fpIndex) insert(fp uint64) int {
 func (x *fpIndex) rehash(n int) {
 	old := x.slots
 	x.slots = make([]fpSlot, n)
-	x.shift = uint(64 - bits.Len(uint(n-1)))
+	x.shift = uint(32 - bits.Len(uint(n-1)))
 	mask := n - 1
 	for _, s := range old {
 		if s.list == 0 {
 			continue
 		}
-		p := x.home(s.fp)
+		p := x.home(s.hash)
 		for x.slots[p].list != 0 {
 			p = (p + 1) & mask
 		}
@@ -258,7 +271,7 @@ func (x *fpIndex) delete(p int) {
 			}
 			// The entry at q may move to p iff its home is not in the
 			// cyclic range (p, q].
-			h := x.home(x.slots[q].fp)
+			h := x.home(x.slots[q].hash)
 			if (p < q && (h <= p || h > q)) || (p > q && h <= p && h > q) {
 				x.slots[p] = x.slots[q]
 				p = q

@@ -7,8 +7,15 @@ import (
 )
 
 // fpIndex against a map of slices, with few distinct fingerprints that
-// collide in the table, and removals out of order now and then.
+// collide in the table, some with the same 32-bit slot hash, and removals
+// out of order now and then.
 func TestFPIndex(t *testing.T) {
+	// inv·0x9e3779b97f4a7c15 = 1: fp and fp+inv hash alike (hash32)
+	// unless the low half of fp's product is all ones.
+	inv := uint64(0x9e3779b97f4a7c15)
+	for range 6 {
+		inv *= 2 - 0x9e3779b97f4a7c15*inv
+	}
 	rng := rand.New(rand.NewSource(1))
 	var x fpIndex
 	want := map[uint64][]int32{}
@@ -23,6 +30,12 @@ func TestFPIndex(t *testing.T) {
 		fps[k] = rng.Uint64() &^ (1<<20 - 1) // same low bits, different homes
 		if k%3 == 0 {
 			fps[k] = uint64(k) << 58 // same home after the multiply's top bits… roughly
+		}
+		if k%3 == 1 {
+			fps[k] = fps[k-1] + inv
+			if hash32(fps[k]) != hash32(fps[k-1]) {
+				t.Fatalf("%#x and %#x: hashes %#x and %#x, want one", fps[k-1], fps[k], hash32(fps[k-1]), hash32(fps[k]))
+			}
 		}
 	}
 	for step := 0; step < 200000; step++ {
