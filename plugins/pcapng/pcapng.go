@@ -26,7 +26,8 @@ type Plugin struct {
 	bw     *bufio.Writer
 	cw     *countingWriter
 	w      *pcap.Writer
-	ids    map[uint32]int // interface id → pcapng interface index in the current file
+	ids    []int          // interface id → 1 + pcapng interface index in the current file, 0: none
+	idsMap map[uint32]int // the same for ids past maxSliceID
 	ifaces []*pb.Interface
 	snap   uint32
 	run    *pb.RunInfo
@@ -38,7 +39,9 @@ type Plugin struct {
 	frames  uint64
 	stats   *pb.Stats
 	first   bool             // --dedup first: only the first copy of each trace
-	traces  map[uint64]trace // comments of traces whose records are still to come
+	traces  map[uint64]int32 // trace id → index in pending
+	pending []trace          // comments of traces whose records are still to come
+	freeT   []int32          // unused indexes of pending
 	strs    sdk.Strings      // paths and changes, kept once
 	scratch []byte
 	comment []byte
@@ -52,7 +55,7 @@ type trace struct {
 
 // New returns an unconfigured plugin.
 func New() *Plugin {
-	return &Plugin{ids: map[uint32]int{}, traces: map[uint64]trace{}}
+	return &Plugin{traces: map[uint64]int32{}}
 }
 
 // Describe implements sdk.Plugin.
@@ -127,6 +130,7 @@ func (p *Plugin) open(now time.Time) error {
 	})
 	p.written = append(p.written, name)
 	clear(p.ids)
+	clear(p.idsMap)
 	for _, ifc := range p.ifaces {
 		if err := p.addInterface(ifc); err != nil {
 			return err
@@ -146,8 +150,31 @@ func (p *Plugin) addInterface(ifc *pb.Interface) error {
 	if err != nil {
 		return fmt.Errorf("pcapng: interface %s: %w", ifc.Name, err)
 	}
-	p.ids[ifc.Id] = idx
+	if ifc.Id > maxSliceID {
+		if p.idsMap == nil {
+			p.idsMap = map[uint32]int{}
+		}
+		p.idsMap[ifc.Id] = 1 + idx
+		return nil
+	}
+	for int(ifc.Id) >= len(p.ids) {
+		p.ids = append(p.ids, 0)
+	}
+	p.ids[ifc.Id] = 1 + idx
 	return nil
+}
+
+// maxSliceID is the largest interface id looked up in a slice (hosts
+// number interfaces from 0): a lookup per record, cheaper than a map's.
+const maxSliceID = 4095
+
+// index is the pcapng interface index of interface id in the current
+// file, -1 if it has none.
+func (p *Plugin) index(id uint32) int {
+	if int(id) < len(p.ids) {
+		return p.ids[id] - 1
+	}
+	return p.idsMap[id] - 1
 }
 
 // closeFile completes the current file: flush and close. Like tcpdump, it
@@ -219,7 +246,15 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		if len(p.scratch) > 0 {
 			t.changes = p.strs.Text(p.scratch)
 		}
-		p.traces[tr.ID()] = t
+		var i int32
+		if n := len(p.freeT); n > 0 {
+			i, p.freeT = p.freeT[n-1], p.freeT[:n-1]
+		} else {
+			i = int32(len(p.pending))
+			p.pending = append(p.pending, trace{})
+		}
+		p.pending[i] = t
+		p.traces[tr.ID()] = i
 		return nil
 	})
 	if err != nil {
@@ -238,7 +273,8 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 		}
 		comment := p.comment[:0]
 		if h.TraceID != 0 {
-			if t, ok := p.traces[h.TraceID]; ok {
+			if i, ok := p.traces[h.TraceID]; ok {
+				t := &p.pending[i]
 				// "trace ID hop I/N: PATH [CHANGES] (STOPPED)", built without allocating.
 				comment = append(comment, "trace "...)
 				comment = strconv.AppendUint(comment, h.TraceID, 10)
@@ -252,16 +288,16 @@ func (p *Plugin) Consume(_ context.Context, b *pb.Batch, _ *sdk.Reporter) error 
 				p.comment = comment
 				if t.left--; t.left <= 0 {
 					delete(p.traces, h.TraceID)
-				} else {
-					p.traces[h.TraceID] = t
+					*t = trace{}
+					p.freeT = append(p.freeT, i)
 				}
 			}
 			if p.first && h.Hop > 1 {
 				continue
 			}
 		}
-		idx, known := p.ids[h.Iface]
-		if !known {
+		idx := p.index(h.Iface)
+		if idx < 0 {
 			return fmt.Errorf("pcapng: batch %d: record for unannounced interface %d", b.Seq, h.Iface)
 		}
 		pkt = pcap.Packet{
@@ -295,8 +331,8 @@ func (p *Plugin) Finish(context.Context) (*pb.FinishResponse, error) {
 	if st := p.stats; st != nil {
 		start, end := time.Unix(0, st.StartUnixNano), time.Unix(0, st.EndUnixNano)
 		for _, is := range st.Interfaces {
-			idx, ok := p.ids[is.Id]
-			if !ok {
+			idx := p.index(is.Id)
+			if idx < 0 {
 				continue
 			}
 			errs = append(errs, p.w.WriteStats(idx, pcap.Stats{

@@ -140,8 +140,9 @@ func newFixture(t *testing.T) *fixture {
 		Mac: "02:00:00:00:00:01", Mtu: 1500, Up: true, Carrier: true, Peer: "ns1/veth1",
 		Description: "veth, up, peer ns1/veth1, 02:00:00:00:00:01, mtu 1500",
 	}
+	// An id past those the plugin keeps in a slice.
 	f.tun = &pb.Interface{
-		Id: 3, Name: "ns1/tun0", Ifname: "tun0", Ifindex: 5, Netns: "ns1", Kind: "tun", Hatype: arphrdNone,
+		Id: 70003, Name: "ns1/tun0", Ifname: "tun0", Ifindex: 5, Netns: "ns1", Kind: "tun", Hatype: arphrdNone,
 		Mtu: 1400, Up: true, Addresses: []string{"10.9.0.1/24"},
 		Description: "tun, up, mtu 1400, 10.9.0.1/24",
 	}
@@ -167,12 +168,12 @@ func newFixture(t *testing.T) *fixture {
 			ifIndex: 0, wantData: outTagged, wantDir: pcapgo.NgEpbFlagDirectionOutbound, wantDrop: 5, wantVLAN: "100",
 		},
 		{
-			h:       record.Header{Iface: 3, TimeNanos: ts(3), OrigLen: uint32(len(echo)), Dir: record.DirIn, PktType: packetHost, HAType: arphrdNone, Proto: 0x0800},
+			h:       record.Header{Iface: 70003, TimeNanos: ts(3), OrigLen: uint32(len(echo)), Dir: record.DirIn, PktType: packetHost, HAType: arphrdNone, Proto: 0x0800},
 			data:    echo,
 			ifIndex: 1, wantData: echo, wantDir: pcapgo.NgEpbFlagDirectionInbound,
 		},
 		{
-			h:       record.Header{Iface: 3, TimeNanos: ts(4), OrigLen: uint32(len(reply)), Dir: record.DirOut, PktType: packetOutgoing, HAType: arphrdNone, Proto: 0x0800},
+			h:       record.Header{Iface: 70003, TimeNanos: ts(4), OrigLen: uint32(len(reply)), Dir: record.DirOut, PktType: packetOutgoing, HAType: arphrdNone, Proto: 0x0800},
 			data:    reply,
 			ifIndex: 1, wantData: reply, wantDir: pcapgo.NgEpbFlagDirectionOutbound,
 		},
@@ -195,7 +196,7 @@ func newFixture(t *testing.T) *fixture {
 		Sightings:     5,
 		Interfaces: []*pb.InterfaceStats{
 			{Id: 7, ReceivedIn: 2, ReceivedOut: 1, HasDropped: true, Dropped: 5},
-			{Id: 3, ReceivedIn: 1, ReceivedOut: 1},
+			{Id: 70003, ReceivedIn: 1, ReceivedOut: 1},
 			{Id: 99, ReceivedIn: 1}, // never announced: ignored
 		},
 		Sockets: []*pb.SocketStats{{Device: "any", Packets: 10, Drops: 5}},
