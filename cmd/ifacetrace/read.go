@@ -87,14 +87,18 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		for _, fi := range ch.fresh {
 			pipe.announce(host.FileInterface(fi))
 		}
+		// The buffer becomes the correlator's, and one it is done with
+		// goes back to the reader.
+		spare := ch.recs
 		if readErr == nil && ch.n > 0 {
-			if err := pipe.corr.Add(0, ch.recs, ch.last); err != nil {
+			early += len(ch.recs)
+			if err := pipe.corr.AddOwned(0, ch.recs, ch.last); err != nil {
 				readErr = err
 				cancel() // the rest is read no further
 			} else {
 				pipe.corr.Advance(ch.last)
 			}
-			early += len(ch.recs)
+			spare = pipe.corr.Spare()
 		}
 		if out == nil {
 			// Waiting a while costs nothing but the memory of what the
@@ -108,7 +112,7 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 				return err
 			}
 			if !ok {
-				recycle(free, ch.recs)
+				recycle(free, spare)
 				continue
 			}
 			pipe.out = out.sink
@@ -116,7 +120,7 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		if readErr == nil {
 			pipe.emit(ch.last, false)
 		}
-		recycle(free, ch.recs)
+		recycle(free, spare)
 	}
 	if out == nil {
 		if out, _, err = waitOutputs(started, false); err != nil {
@@ -160,8 +164,11 @@ func waitOutputs(started <-chan startedOutputs, mayGoOn bool) (*outputs, bool, e
 	return r.out, true, r.err
 }
 
-// recycle offers a chunk's buffer back to the reader.
+// recycle offers a buffer, if any, back to the reader.
 func recycle(free chan<- []byte, recs []byte) {
+	if recs == nil {
+		return
+	}
 	select {
 	case free <- recs[:0]:
 	default:

@@ -337,7 +337,36 @@ func (c *Correlator) Add(src int, records []byte, now int64) error {
 	ci := c.chunk(len(records))
 	ch := &c.refs[ci]
 	ch.buf = append(ch.buf[:0], records...)
-	buf := ch.buf
+	return c.add(src, ci, now)
+}
+
+// AddOwned is Add without the copy, for a caller that hands records over:
+// the correlator keeps the buffer until its sightings are released, then
+// offers it back through Spare. The caller must not touch records again.
+func (c *Correlator) AddOwned(src int, records []byte, now int64) error {
+	if len(records) == 0 {
+		return nil
+	}
+	ci := slot(&c.refs, &c.freeC)
+	c.refs[ci] = chunkRef{buf: records}
+	return c.add(src, ci, now)
+}
+
+// Spare returns an empty buffer whose records were all released, or nil
+// if there is none: for a caller of AddOwned to fill next.
+func (c *Correlator) Spare() []byte {
+	n := len(c.chunks)
+	if n == 0 {
+		return nil
+	}
+	b := c.chunks[n-1]
+	c.chunks = c.chunks[:n-1]
+	return b
+}
+
+// add reads the records of chunk ci.
+func (c *Correlator) add(src int, ci int32, now int64) error {
+	buf := c.refs[ci].buf
 	s := c.sources[src]
 	if s == nil {
 		s = &source{seen: math.MinInt64}
