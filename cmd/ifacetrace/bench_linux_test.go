@@ -585,7 +585,11 @@ func BenchmarkOffline(b *testing.B) {
 
 // writeSyntheticAny writes a pcap with LINKTYPE_LINUX_SLL2, as tcpdump -i
 // any does, of n UDP datagrams from a container through a NAT host.
-func writeSyntheticAny(b testing.TB, path string, n int) {
+func writeSyntheticAny(b testing.TB, path string, n int) { writeSyntheticAnyGap(b, path, n, n, 0) }
+
+// writeSyntheticAnyGap is writeSyntheticAny with the datagrams from the
+// gapAt-th on sent gap later.
+func writeSyntheticAnyGap(b testing.TB, path string, n, gapAt int, gap time.Duration) {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -607,6 +611,9 @@ func writeSyntheticAny(b testing.TB, path string, n int) {
 			snat    bool
 		}{{4, 0, false}, {3, 0, false}, {5, 4, true}} {
 			ts := t0 + uint64(i)*2 + uint64(hop)
+			if i >= gapAt {
+				ts += uint64(gap.Microseconds())
+			}
 			s := frame[:20]
 			s[0], s[1] = 0x08, 0x00 // ETH_P_IP
 			s[2], s[3] = 0, 0

@@ -23,7 +23,7 @@ import (
 type pipeline struct {
 	corr     *correlate.Correlator
 	flows    *flow.Table
-	out      *fanout
+	out      sender
 	ownNS    netns.ID
 	names    []string // display name by interface id
 	devices  []*pb.Interface
@@ -51,11 +51,22 @@ type pipeline struct {
 	// nil when none does.
 	routes *routing
 
+	// endTime is the clock of finish: the wall clock (nil), or a file's
+	// last time, so that reading a file expires no flow for the time
+	// since it was written.
+	endTime func() int64
+
 	// For the status line, read from another goroutine.
 	sightings, traces atomic.Uint64
 }
 
-func newPipeline(cfg correlate.Config, fcfg flow.Config, out *fanout, own netns.ID) *pipeline {
+// sender is where emit sends its batches: the outputs' fanout, or for -r,
+// until the outputs have started, a queue in front of them.
+type sender interface {
+	send(b *pb.Batch, recs, traces []byte, ntraces int) (nextRecs, nextTraces []byte)
+}
+
+func newPipeline(cfg correlate.Config, fcfg flow.Config, out sender, own netns.ID) *pipeline {
 	p := &pipeline{corr: correlate.New(cfg), flows: flow.NewTable(fcfg), out: out, ownNS: own, digest: newDigest(),
 		paths: map[string]string{}}
 	p.stops = newStops(own, p.name, p.digest.local)
@@ -130,12 +141,15 @@ func (p *pipeline) Tick(t time.Time) error {
 
 // finish releases everything still held and ends every flow.
 func (p *pipeline) finish() {
+	if p.endTime == nil {
+		p.endTime = func() int64 { return time.Now().UnixNano() }
+	}
 	// In steps, each its own batch: one batch of everything held would be
 	// the largest allocation of the run.
 	for p.corr.FlushStep() {
-		p.emit(time.Now().UnixNano(), false)
+		p.emit(p.endTime(), false)
 	}
-	p.emit(time.Now().UnixNano(), true)
+	p.emit(p.endTime(), true)
 }
 
 // flowExpiry is how often idle flows are looked for.

@@ -14,6 +14,7 @@ import (
 	"github.com/ifacetrace/ifacetrace/pcap"
 	"github.com/ifacetrace/ifacetrace/pcap/record"
 	"github.com/ifacetrace/ifacetrace/plugins/host"
+	pb "github.com/ifacetrace/ifacetrace/plugins/proto/pluginv1"
 	"github.com/ifacetrace/ifacetrace/tracer"
 	"github.com/ifacetrace/ifacetrace/tracer/correlate"
 	"github.com/ifacetrace/ifacetrace/tracer/flow"
@@ -59,14 +60,15 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	defer cancel()
 	// The outputs start while the file is read and correlated: starting is
 	// a process per plugin, each opening its file, and truncating a large
-	// old one alone takes a few hundred milliseconds. Nothing is emitted
-	// before they are ready.
+	// old one alone takes a few hundred milliseconds. What is emitted
+	// before they are ready waits in a queue.
 	started := make(chan startedOutputs, 1)
 	go func() {
 		o, err := startOutputs(c.Context, specs, runInfo(snap, expr, start), ui)
 		started <- startedOutputs{o, err}
 	}()
-	pipe := newPipeline(ccfg, fcfg, nil, netns.ID{})
+	queue := &batchQueue{}
+	pipe := newPipeline(ccfg, fcfg, queue, netns.ID{})
 	pipe.corr.AddSource(0, 0)
 
 	// Reading and converting the file runs on a goroutine of its own, a
@@ -83,6 +85,11 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		readErr error
 		early   int // record bytes correlated before the outputs were ready
 	)
+	ready := func(o *outputs) {
+		out = o
+		queue.replay(out.sink)
+		pipe.out = out.sink
+	}
 	for ch := range chunks {
 		for _, fi := range ch.fresh {
 			pipe.announce(host.FileInterface(fi))
@@ -101,21 +108,19 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 			spare = pipe.corr.Spare()
 		}
 		if out == nil {
-			// Waiting a while costs nothing but the memory of what the
-			// correlator holds for its closed traces, which stays well
-			// below its bound (past which it would close traces early).
-			var ok bool
-			if out, ok, err = waitOutputs(started, early < pipe.corr.Config().MaxBytes/4); err != nil {
+			// Going on without them costs the memory of the batches
+			// queued meanwhile: at most about a quarter of what the
+			// correlator may hold.
+			o, ok, err := waitOutputs(started, early < pipe.corr.Config().MaxBytes/4)
+			if err != nil {
 				cancel()
 				for range chunks {
 				}
 				return err
 			}
-			if !ok {
-				recycle(free, spare)
-				continue
+			if ok {
+				ready(o)
 			}
-			pipe.out = out.sink
 		}
 		if readErr == nil {
 			pipe.emit(ch.last, false)
@@ -123,14 +128,16 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		recycle(free, spare)
 	}
 	if out == nil {
-		if out, _, err = waitOutputs(started, false); err != nil {
+		o, _, err := waitOutputs(started, false)
+		if err != nil {
 			return err
 		}
-		pipe.out = out.sink
+		ready(o)
 	}
 	if readErr == nil {
 		readErr = fs.err
 	}
+	pipe.endTime = func() int64 { return fs.last }
 	fs.stats.Devices = fs.counts
 	st := statsToPB(fs.stats, time.Unix(0, fs.first), time.Unix(0, fs.last))
 	if errors.Is(readErr, pcap.ErrTruncated) {
@@ -141,6 +148,30 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 		fmt.Fprintf(ui.stderr, "ifacetrace: the filter left out %d packets\n", fs.filtered)
 	}
 	return out.finish(pipe, fs.stats, st, start, readErr)
+}
+
+// batchQueue keeps the batches emitted before the outputs were ready, so
+// that correlation, flow expiry included, goes exactly as it would with
+// the outputs there from the start.
+type batchQueue struct{ batches []queuedBatch }
+
+type queuedBatch struct {
+	b            *pb.Batch
+	recs, traces []byte
+	ntraces      int
+}
+
+func (q *batchQueue) send(b *pb.Batch, recs, traces []byte, ntraces int) ([]byte, []byte) {
+	q.batches = append(q.batches, queuedBatch{b, recs, traces, ntraces})
+	return nil, nil
+}
+
+// replay sends what was queued, in order.
+func (q *batchQueue) replay(to sender) {
+	for _, qb := range q.batches {
+		to.send(qb.b, qb.recs, qb.traces, qb.ntraces)
+	}
+	q.batches = nil
 }
 
 // startedOutputs is what startOutputs returned.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,24 +117,65 @@ func labTraces(t *testing.T, file string, rename func(string) string) []string {
 }
 
 // TestReadWhileOutputsStart: -r correlates the file while its plugins
-// start, and emits only once they are ready. A file of 120 000 datagrams
-// (24 MB of records, past what the correlator may hold before the
-// outputs are ready) arrives whole in both outputs, each datagram one
-// trace of three hops, as tshark and the JSON lines count them; an
-// output that cannot start fails the run with its error, promptly,
-// however much of the file is left.
+// start, queues what it emits meanwhile, and its results do not depend on
+// when they are ready. A pcapng output that is a FIFO no one reads for a
+// second holds the run back (the plugin's writes block; os.Create opens a
+// FIFO read-write, so its start does not wait, and no test here forces a
+// slow start: that path runs whenever the plugins start slower than the
+// file is read). Everything arrives, each of 120 000 datagrams (24 MB of
+// records) one trace of three hops, as tshark and the JSON lines count
+// them; and the flows are those of a run with one output: the datagrams
+// 40 s apart in the middle of the file are two flows, the first expiring
+// (30 s) in between, and none expires at the end for the time since the
+// file was written. An output that cannot start fails the run.
 func TestReadWhileOutputsStart(t *testing.T) {
 	needE2E(t, "capinfos")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "any.pcap")
 	const packets = 120_000
-	writeSyntheticAny(t, in, packets)
-	jl, png := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "out.pcapng")
-	p := startProc(t, "ifacetrace -r", exec.Command(ifacetraceBin, "-r", in, "-o", jl, "-o", png), nil)
+	writeSyntheticAnyGap(t, in, packets, packets/4, 40*time.Second)
+
+	ref := filepath.Join(dir, "ref.jsonl")
+	p := startProc(t, "ifacetrace -r", exec.Command(ifacetraceBin, "-r", in, "-o", ref), nil)
 	if code := p.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("ifacetrace -r: exit %d\n%s", code, p.stderr.String())
 	}
-	traces, _ := readJSONL(t, jl)
+	_, wantFlows := readJSONL(t, ref)
+	if len(wantFlows) != 2 {
+		t.Fatalf("%d flows without waiting for an output, want 2 (the gap expires the first): %+v", len(wantFlows), wantFlows)
+	}
+
+	jl, fifo, png := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "fifo.pcapng"), filepath.Join(dir, "out.pcapng")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = startProc(t, "ifacetrace -r into a FIFO", exec.Command(ifacetraceBin, "-r", in, "-o", jl, "-o", fifo), nil)
+	time.Sleep(time.Second)
+	select {
+	case <-p.done:
+		t.Fatalf("ifacetrace -r ended before its FIFO output was opened:\n%s", p.stderr.String())
+	default:
+	}
+	copied := make(chan error, 1)
+	go func() {
+		r, err := os.Open(fifo)
+		if err == nil {
+			var w *os.File
+			if w, err = os.Create(png); err == nil {
+				_, err = io.Copy(w, r)
+				w.Close()
+			}
+			r.Close()
+		}
+		copied <- err
+	}()
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("ifacetrace -r: exit %d\n%s", code, p.stderr.String())
+	}
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	traces, flows := readJSONL(t, jl)
 	threeHops := 0
 	for _, tr := range traces {
 		if len(tr.Hops) == 3 {
@@ -142,6 +184,9 @@ func TestReadWhileOutputsStart(t *testing.T) {
 	}
 	if len(traces) != packets || threeHops != packets {
 		t.Errorf("JSON lines: %d traces, %d of three hops; want %d of three hops", len(traces), threeHops, packets)
+	}
+	if diff := cmp.Diff(wantFlows, flows); diff != "" {
+		t.Errorf("flows differ from the run without a wait (-without +with):\n%s", diff)
 	}
 	if got := testtool.Run(t, "capinfos", "-M", "-c", "-T", "-r", png); !strings.Contains(got, fmt.Sprintf("\t%d", 3*packets)) {
 		t.Errorf("capinfos of the pcapng: %q, want %d packets", got, 3*packets)
