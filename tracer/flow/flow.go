@@ -282,7 +282,7 @@ func (t *Table) remove(fs []*Flow) []*Flow {
 type tupleKey struct {
 	src, dst            [16]byte
 	sport, dport, ether uint16
-	proto, kinds        uint8 // kinds: 4 or 6 for src, then dst, as bits
+	proto, kinds        uint8 // kinds: kind of src | kind of dst<<2
 }
 
 func keyOf(t correlate.Tuple) tupleKey {

@@ -115,13 +115,21 @@ func TestTableKeys(t *testing.T) {
 	if a == b {
 		t.Errorf("%v and %v are one flow (%d)", v4, mapped, a)
 	}
+	mixed := tup("::ffff:10.200.1.2", 5000, "10.200.2.2", 53)
+	// An IPv4 source and an IPv4-mapped IPv6 destination: kinds differ.
+	mixed.Src = netip.MustParseAddr("10.200.1.3")
+	mixed.Dst = netip.MustParseAddr("::ffff:10.200.2.2")
+	m1, _ := tb.Add(trace(1e9, mixed))
+	if m2, _ := tb.Add(trace(1e9, reverse(mixed))); m2 != m1 {
+		t.Errorf("%v and its reverse are flows %d and %d, want one", mixed, m1, m2)
+	}
 	snat := tup("10.200.2.1", 61000, "10.200.2.2", 53)
 	c, _ := tb.Add(trace(2e9, v4, v4, snat, v4))
 	d, _ := tb.Add(trace(3e9, reverse(snat)))
 	if c != a || d != a {
 		t.Errorf("flows %d, %d, want %d", c, d, a)
 	}
-	if got := tb.Flush(); len(got) != 2 || len(got[0].Tuples()) != 2 {
-		t.Errorf("flows %+v, want 2, the first with 2 tuples", got)
+	if got := tb.Flush(); len(got) != 3 || len(got[0].Tuples()) != 2 {
+		t.Errorf("flows %+v, want 3, the first with 2 tuples", got)
 	}
 }
