@@ -282,32 +282,24 @@ func (t *Table) remove(fs []*Flow) []*Flow {
 type tupleKey struct {
 	src, dst            [16]byte
 	sport, dport, ether uint16
-	proto, kinds        uint8 // kinds: kind of src | kind of dst<<2
+	proto, kinds        uint8 // kinds: kind of src | kind of dst<<3
 }
 
 func keyOf(t correlate.Tuple) tupleKey {
 	return tupleKey{
 		src: t.Src.As16(), dst: t.Dst.As16(), sport: t.SrcPort, dport: t.DstPort, ether: t.EtherType,
-		proto: t.Proto, kinds: kind(t.Src) | kind(t.Dst)<<2,
+		proto: t.Proto, kinds: kind(t.Src) | kind(t.Dst)<<3,
 	}
 }
 
-// kind tells an IPv4 address from its IPv4-mapped IPv6 form, which As16
-// makes the same.
-func kind(a netip.Addr) uint8 {
-	switch {
-	case a.Is4():
-		return 1
-	case a.Is6():
-		return 2
-	}
-	return 0
-}
+// kind tells an IPv4 address (1) from its IPv4-mapped IPv6 form (4), which
+// As16 makes the same, and from no address (0).
+func kind(a netip.Addr) uint8 { return uint8(a.BitLen() >> 5) }
 
 func (k tupleKey) reverse() tupleKey {
 	k.src, k.dst = k.dst, k.src
 	k.sport, k.dport = k.dport, k.sport
-	k.kinds = k.kinds>>2 | k.kinds&3<<2
+	k.kinds = k.kinds>>3 | k.kinds&7<<3
 	return k
 }
 
