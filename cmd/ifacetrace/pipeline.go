@@ -51,10 +51,10 @@ type pipeline struct {
 	// nil when none does.
 	routes *routing
 
-	// endTime is the clock of finish: the wall clock (nil), or a file's
-	// last time, so that reading a file expires no flow for the time
-	// since it was written.
-	endTime func() int64
+	// fileEnd is, for -r, the file's last time: the clock of finish, so
+	// that reading a file expires no flow for the time since it was
+	// written. 0: the wall clock.
+	fileEnd int64
 
 	// For the status line, read from another goroutine.
 	sightings, traces atomic.Uint64
@@ -141,15 +141,20 @@ func (p *pipeline) Tick(t time.Time) error {
 
 // finish releases everything still held and ends every flow.
 func (p *pipeline) finish() {
-	if p.endTime == nil {
-		p.endTime = func() int64 { return time.Now().UnixNano() }
-	}
 	// In steps, each its own batch: one batch of everything held would be
 	// the largest allocation of the run.
 	for p.corr.FlushStep() {
 		p.emit(p.endTime(), false)
 	}
 	p.emit(p.endTime(), true)
+}
+
+// endTime is the clock of finish.
+func (p *pipeline) endTime() int64 {
+	if p.fileEnd != 0 {
+		return p.fileEnd
+	}
+	return time.Now().UnixNano()
 }
 
 // flowExpiry is how often idle flows are looked for.

@@ -83,7 +83,7 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	var (
 		out     *outputs
 		readErr error
-		early   int // record bytes correlated before the outputs were ready
+		early   int // record bytes correlated so far: bounds the wait for the outputs
 	)
 	ready := func(o *outputs) {
 		out = o
@@ -137,7 +137,7 @@ func readAction(c *cli.Context, file string, specs []host.Spec, ccfg correlate.C
 	if readErr == nil {
 		readErr = fs.err
 	}
-	pipe.endTime = func() int64 { return fs.last }
+	pipe.fileEnd = fs.last
 	fs.stats.Devices = fs.counts
 	st := statsToPB(fs.stats, time.Unix(0, fs.first), time.Unix(0, fs.last))
 	if errors.Is(readErr, pcap.ErrTruncated) {
